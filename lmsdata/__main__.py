@@ -1,0 +1,3 @@
+from lmsdata.cli import main
+
+main()

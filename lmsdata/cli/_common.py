@@ -1,0 +1,104 @@
+"""Options and output helpers every command shares, so commands stay a few lines each."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lmsdata.config import ConfigError, Settings, load_settings
+from lmsdata.db import CacheError
+from lmsdata.redact import redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Cache file (default: $LMSDATA_DB or cache/lmsdata.db).",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def actor_option(func: F) -> F:
+    return click.option(
+        "--actor", default=None, help="Who to record in the audit log (default: the OS user)."
+    )(func)
+
+
+def default_actor(actor: str | None) -> str:
+    return actor or f"cli:{getpass.getuser()}"
+
+
+def settings_for(db_path: Path | None) -> Settings:
+    """Load settings, turning a bad value into a clean CLI error."""
+    try:
+        return load_settings(db_path=db_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def friendly_errors(func: F) -> F:
+    """Config and cache problems end in one readable line and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, CacheError) as exc:
+            click.echo(f"Error: {redact(str(exc))}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(rows: Sequence[Mapping[str, Any]], output_format: str, columns: Iterable[str] | None = None) -> None:
+    """Print rows as an aligned table, JSON, or CSV on stdout."""
+    cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
+    if output_format == "json":
+        click.echo(json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2, default=str))
+        return
+    if output_format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    if not rows:
+        click.echo("(no rows)")
+        return
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)

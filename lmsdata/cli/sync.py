@@ -1,0 +1,9 @@
+"""`lmsdata` commands for sync (owned by the sync work; see lmsdata/cli/__init__.py)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Add this domain's commands to the `lmsdata` group."""

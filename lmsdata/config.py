@@ -1,0 +1,92 @@
+"""Settings from the environment or Streamlit secrets, validated once with messages a person can act on.
+
+No credentials means demo mode: the dashboard runs on the bundled Clever sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+DEFAULT_API_URL = "https://api.clever.com"
+DEFAULT_OAUTH_URL = "https://clever.com"
+DEFAULT_DB_PATH = Path("cache") / "lmsdata.db"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    api_url: str = DEFAULT_API_URL
+    oauth_url: str = DEFAULT_OAUTH_URL
+    db_path: Path = DEFAULT_DB_PATH
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = "LMS Connect Health <support@example.com>"
+    invitation_expiry_days: int = 14
+
+    @property
+    def demo(self) -> bool:
+        """True when no Clever credentials are configured: use the embedded sandbox."""
+        return not (self.client_id and self.client_secret)
+
+
+def _flatten(secrets: Mapping[str, Any] | None) -> dict[str, str]:
+    """Accept `KEY = "v"` at the top of secrets.toml or inside a `[clever]`/`[smtp]` table."""
+    flat: dict[str, str] = {}
+    for key, value in (secrets or {}).items():
+        if isinstance(value, Mapping):
+            for inner, inner_value in value.items():
+                flat[f"{key}_{inner}".upper()] = str(inner_value)
+        else:
+            flat[str(key).upper()] = str(value)
+    return flat
+
+
+def _url(name: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://api.clever.com, got {value!r}")
+    return value.rstrip("/")
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    db_path: str | Path | None = None,
+) -> Settings:
+    """Environment wins over secrets; an explicit `db_path` (the `--db` flag) wins over both."""
+    values = _flatten(secrets)
+    values.update({k: v for k, v in (os.environ if env is None else env).items() if v != ""})
+
+    client_id = values.get("CLEVER_CLIENT_ID", "")
+    client_secret = values.get("CLEVER_CLIENT_SECRET", "")
+    if bool(client_id) != bool(client_secret):
+        missing = "CLEVER_CLIENT_SECRET" if client_id else "CLEVER_CLIENT_ID"
+        raise ConfigError(f"{missing} is not set: give both the Clever client id and secret, or neither for the demo")
+
+    expiry = values.get("LMSDATA_INVITATION_EXPIRY_DAYS", "14")
+    if not expiry.isdigit() or int(expiry) < 1:
+        raise ConfigError(f"LMSDATA_INVITATION_EXPIRY_DAYS must be a whole number of days (1 or more), got {expiry!r}")
+
+    smtp_url = values.get("SMTP_URL", "")
+    if smtp_url and urlparse(smtp_url).scheme not in ("smtp", "smtps"):
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+
+    return Settings(
+        client_id=client_id,
+        client_secret=client_secret,
+        api_url=_url("CLEVER_API_URL", values.get("CLEVER_API_URL", DEFAULT_API_URL)),
+        oauth_url=_url("CLEVER_OAUTH_URL", values.get("CLEVER_OAUTH_URL", DEFAULT_OAUTH_URL)),
+        db_path=Path(db_path or values.get("LMSDATA_DB") or DEFAULT_DB_PATH),
+        smtp_url=smtp_url,
+        mail_from=values.get("MAIL_FROM", Settings.mail_from),
+        invitation_expiry_days=int(expiry),
+    )
