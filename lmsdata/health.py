@@ -1,0 +1,515 @@
+"""District health: one set of rules that the CLI, `lmsdata status` and the dashboard all share.
+
+Pure functions over cache rows (no IO, `now` injected) so every rule is tested case by case.
+Each rule that fires yields a finding (status, owner, next step, reason); the most urgent finding
+decides the district's status, and every finding's reason is kept so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+from lmsdata.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    label: str
+    colour: str
+    meaning: str
+
+
+# Ordered by urgency: the first is the most urgent.
+STATUSES: tuple[Status, ...] = (
+    Status("action_needed", "Action needed", "#d62728", "Someone must act before grades can flow."),
+    Status("stale", "Stale", "#ff7f0e", "Connected, but the data is out of date."),
+    Status("below_target", "Matching below target", "#e3b505", "Connected; too few records matched."),
+    Status("setting_up", "Setting up", "#1f77b4", "LMS Connect is being set up; progressing normally."),
+    Status("not_connected", "Not connected", "#7f7f7f", "LMS Connect is not set up for this district."),
+    Status("healthy", "Healthy", "#2ca02c", "Connected, fresh and matched: grade passback works."),
+)
+STATUS_BY_NAME: dict[str, Status] = {s.name: s for s in STATUSES}
+
+OWNERS: dict[str, str] = {
+    "district": "District",
+    "clever_support": "Clever support",
+    "partner": "Us (partner)",
+    "nobody": "Nobody (wait)",
+}
+
+KNOWN_LMS_STATES = (
+    "success",
+    "matching_in_progress",
+    "initial_sync_processing",
+    "pending_authorization",
+    "error",
+    "disconnected",
+)
+KNOWN_LMS_TYPES = ("canvas", "schoology", "google_classroom")
+MATCH_KINDS = ("students", "teachers", "sections")
+
+# Prefix of the environment variables that override a threshold, e.g. LMSDATA_MATCH_TARGET=90.
+_ENV_PREFIX = "LMSDATA_"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every number the rules compare against; override with LMSDATA_<FIELD NAME IN CAPITALS>."""
+
+    match_target: float = 95.0  # % of students, teachers and sections that must be matched
+    stale_sync_hours: float = 48.0  # last_lms_sync older than this means Clever's LMS data is stale
+    stuck_setup_days: float = 7.0  # days in a setup state before it counts as stuck
+    failed_pushes_alert: int = 1  # this many failed grade pushes need someone's attention
+    match_drop_points: float = 5.0  # a fall of more than this many points is a transition
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value < 0:
+                raise ConfigError(f"{_env_name(f.name)} must not be negative, got {value}")
+        if self.match_target > 100:
+            raise ConfigError(f"LMSDATA_MATCH_TARGET is a percentage (0-100), got {self.match_target}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Thresholds:
+        """Read overrides from the environment (or any mapping, e.g. flattened Streamlit secrets)."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = source.get(_env_name(f.name), "").strip()
+            if not raw:
+                continue
+            kind = int if f.type in ("int", int) else float
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                noun = "a whole number" if kind is int else "a number"
+                raise ConfigError(f"{_env_name(f.name)} must be {noun}, got {raw!r}") from None
+        return cls(**values)
+
+
+def _env_name(field_name: str) -> str:
+    return _ENV_PREFIX + field_name.upper()
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    owner: str  # district | clever_support | partner | nobody
+    next_step: str
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return STATUS_BY_NAME[self.status].label
+
+    @property
+    def colour(self) -> str:
+        return STATUS_BY_NAME[self.status].colour
+
+    @property
+    def owner_label(self) -> str:
+        return OWNERS[self.owner]
+
+
+@dataclass(frozen=True)
+class _Finding:
+    status: str
+    owner: str
+    next_step: str
+    reason: str
+
+
+_URGENCY = {s.name: i for i, s in enumerate(STATUSES)}
+
+
+def urgency(status: str) -> int:
+    """Sort key: 0 is the most urgent status."""
+    return _URGENCY.get(status, len(STATUSES))
+
+
+# A pull refused for authorization: the district removed the app or its token was revoked.
+_REVOKED = re.compile(r"revoked|invalid[_ ]token|unauthori[sz]ed|forbidden|\b40[13]\b|no (district )?token", re.I)
+# A pull that failed for a reason the next sync will probably not have.
+_TRANSIENT = re.compile(r"\b(429|50[0234])\b|rate.?limit|timed? ?out|timeout|connection|temporar|unavailable", re.I)
+
+
+def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresholds | None = None) -> Health:
+    """The district's health from its cache row (districts columns plus `failed_pushes`).
+
+    An optional `lms_state_since` (ISO time the current lms_state was first seen, see
+    `state_since`) lets the rules tell a setup that is progressing from one that is stuck.
+    """
+    t = thresholds or Thresholds()
+    row = district_row
+    findings = [
+        *_sync_error_findings(row),
+        *_lms_state_findings(row, now, t),
+        *_freshness_findings(row, now, t),
+        *_matching_findings(row, t),
+        *_push_findings(row, t),
+    ]
+    notes = _notes(row)
+    if not findings:
+        return Health("healthy", "nobody", "Nothing to do: grade passback works.", notes or ["Connected and matched."])
+    ranked = sorted(findings, key=lambda f: urgency(f.status))  # stable: rule order breaks ties
+    top = ranked[0]
+    return Health(top.status, top.owner, top.next_step, [f.reason for f in ranked] + notes)
+
+
+def _state(row: Mapping[str, Any]) -> str:
+    return (row.get("lms_state") or "").strip()
+
+
+def _sync_error_findings(row: Mapping[str, Any]) -> list[_Finding]:
+    error = (row.get("last_sync_error") or "").strip()
+    if not error:
+        return []
+    short = _shorten(error)
+    if _REVOKED.search(error):
+        return [
+            _Finding(
+                "action_needed",
+                "district",
+                "Ask the district admin to re-authorize this app in their Clever district dashboard "
+                "(Applications → this app); Clever refuses our access token until they do.",
+                f"Clever refused our access to this district: {short}",
+            )
+        ]
+    if _TRANSIENT.search(error):
+        return [
+            _Finding(
+                "stale",
+                "nobody",
+                "Nothing yet: the next sync retries. If pulls keep failing for a day, check "
+                "status.clever.com and contact Clever support.",
+                f"The last pull from Clever failed (temporary): {short}",
+            )
+        ]
+    return [
+        _Finding(
+            "stale",
+            "partner",
+            "Our last pull of this district failed: run `lmsdata sync --district "
+            f"{row.get('id', 'ID')}` and, if it fails again, send the error to our engineers.",
+            f"The last pull from Clever failed: {short}",
+        )
+    ]
+
+
+def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[_Finding]:
+    state = _state(row)
+    days = _age_days(row.get("lms_state_since"), now)
+    stuck = days is not None and days > t.stuck_setup_days
+    since = f" for {days:.0f} days" if days is not None else ""
+    if state == "":
+        return [
+            _Finding(
+                "not_connected",
+                "partner",
+                "Send the district an LMS Connect invitation (`lmsdata invite "
+                f"{row.get('id', 'ID')}` or the Invitations page).",
+                "LMS Connect is not set up for this district (lms_state is empty).",
+            )
+        ]
+    if state == "success":
+        return []
+    if state == "pending_authorization":
+        return [
+            _Finding(
+                "action_needed" if stuck else "setting_up",
+                "partner",
+                "Approve the district's LMS Connect request in the Clever App Dashboard; if it is "
+                "approved already, remind the district admin to authorize their LMS in Clever.",
+                f"Waiting for authorization{since}" + (" (stuck)." if stuck else "."),
+            )
+        ]
+    if state in ("initial_sync_processing", "matching_in_progress"):
+        doing = "reading the LMS" if state == "initial_sync_processing" else "matching LMS records"
+        if stuck:
+            return [
+                _Finding(
+                    "action_needed",
+                    "clever_support",
+                    f"Open a ticket with Clever support: {doing} has taken {days:.0f} days. "
+                    "Include the district id and ask the district to join the ticket.",
+                    f"Clever has been {doing} for {days:.0f} days (limit {t.stuck_setup_days:g}).",
+                )
+            ]
+        return [
+            _Finding(
+                "setting_up",
+                "nobody",
+                f"Wait: Clever is {doing}. No action unless this lasts more than {t.stuck_setup_days:g} days.",
+                f"Clever is {doing}{since}.",
+            )
+        ]
+    if state == "error":
+        return [
+            _Finding(
+                "action_needed",
+                "clever_support",
+                "Open a ticket with Clever support about the district's LMS connection error "
+                "(include the district id); grade passback is blocked until it is fixed.",
+                "Clever reports an error on the district's LMS connection (lms_state error).",
+            )
+        ]
+    if state == "disconnected":
+        return [
+            _Finding(
+                "action_needed",
+                "district",
+                "Ask the district admin to reconnect their LMS in the Clever district dashboard "
+                "(LMS Connect), or confirm that they stopped using it.",
+                "The district disconnected its LMS from Clever (lms_state disconnected).",
+            )
+        ]
+    return [
+        _Finding(
+            "action_needed",
+            "partner",
+            f"Clever reported an lms_state this tool does not know ({state!r}): check Clever's "
+            "changelog and ask our engineers to add a rule for it.",
+            f"Unknown lms_state {state!r}.",
+        )
+    ]
+
+
+def _freshness_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[_Finding]:
+    if _state(row) != "success":
+        return []
+    raw = row.get("last_lms_sync")
+    hours = _age_hours(raw, now)
+    if hours is None or hours <= t.stale_sync_hours:
+        return []
+    return [
+        _Finding(
+            "stale",
+            "clever_support",
+            "Ask Clever support why they have not received data from the district's LMS since "
+            f"{str(raw)[:10]}; the district may need to re-authorize its LMS in Clever.",
+            f"Clever last received LMS data {_duration(hours)} ago (limit {t.stale_sync_hours:g} h).",
+        )
+    ]
+
+
+def matched_percentages(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """Clever's matched percentages, or ones computed from the cached counts when not reported."""
+    result: dict[str, float | None] = {}
+    for kind in MATCH_KINDS:
+        reported = row.get(f"matched_{kind}")
+        if reported is not None:
+            result[kind] = float(reported)
+            continue
+        total = row.get(kind) or 0
+        unmatched = row.get("unsynced_sections" if kind == "sections" else f"unmatched_{kind}")
+        result[kind] = 100.0 * (total - unmatched) / total if total and unmatched is not None else None
+    return result
+
+
+def _matching_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
+    if _state(row) != "success":
+        return []
+    below = {kind: pct for kind, pct in matched_percentages(row).items() if pct is not None and pct < t.match_target}
+    if not below:
+        return []
+    counts = {
+        "students": row.get("unmatched_students"),
+        "teachers": row.get("unmatched_teachers"),
+        "sections": row.get("unsynced_sections"),
+    }
+    parts = [
+        f"{kind} {pct:.0f}%" + (f" ({counts[kind]} unmatched)" if counts[kind] else "") for kind, pct in below.items()
+    ]
+    return [
+        _Finding(
+            "below_target",
+            "district",
+            "Send the district the list of unmatched users and sections (Unmatched page): their "
+            "e-mails or SIS ids must agree between SIS and LMS; Clever support helps them match.",
+            f"Matched below the {t.match_target:g}% target: " + ", ".join(parts) + ".",
+        )
+    ]
+
+
+def _push_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
+    failed = int(row.get("failed_pushes") or 0)
+    if t.failed_pushes_alert <= 0 or failed < t.failed_pushes_alert:
+        return []
+    return [
+        _Finding(
+            "action_needed",
+            "partner",
+            f"Review the {failed} failed grade push{'es' if failed != 1 else ''} on the Failed pushes "
+            "page: retry the ones marked ready, pass the rest to the owner each one names.",
+            f"{failed} grade push{'es' if failed != 1 else ''} failed.",
+        )
+    ]
+
+
+def _notes(row: Mapping[str, Any]) -> list[str]:
+    """Facts worth showing that do not change the status."""
+    notes = []
+    lms_type = (row.get("lms_type") or "").strip()
+    if _state(row) == "success":
+        if lms_type == "google_classroom":
+            notes.append("Google Classroom: LTI launch is not available (expected, not an error).")
+        elif lms_type and lms_type not in KNOWN_LMS_TYPES:
+            notes.append(f"Unknown LMS type {lms_type!r}.")
+        elif not lms_type:
+            notes.append("Clever does not say which LMS this district uses.")
+        if row.get("last_lms_sync") is None:
+            notes.append("Clever does not report last_lms_sync (an opt-in field): freshness unknown.")
+        elif _age_hours(row.get("last_lms_sync"), None) is None:
+            notes.append(f"last_lms_sync is unreadable ({row.get('last_lms_sync')!r}).")
+    return notes
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware datetime from Clever's ISO strings (…Z), or None if absent or unreadable."""
+    if isinstance(value, datetime):
+        return value
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _age_hours(value: Any, now: datetime | None) -> float | None:
+    at = parse_time(value)
+    if at is None:
+        return None
+    if now is None:
+        return 0.0
+    return (now - at).total_seconds() / 3600
+
+
+def _age_days(value: Any, now: datetime) -> float | None:
+    hours = _age_hours(value, now)
+    return None if hours is None else hours / 24
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.0f} hours" if hours < 72 else f"{hours / 24:.0f} days"
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Transition:
+    district_id: str
+    at: str  # pulled_at of the snapshot where the change was first seen
+    kind: str  # lms_state | lms_type | matched_students_drop | matched_teachers_drop | matched_sections_drop
+    before: Any
+    after: Any
+    summary: str
+    regression: bool  # True when things got worse (shown in red)
+
+
+_STATE_RANK = {
+    "": 0,
+    "pending_authorization": 1,
+    "initial_sync_processing": 2,
+    "matching_in_progress": 3,
+    "success": 4,
+}
+
+
+def transitions(history_rows: Sequence[Mapping[str, Any]], *, thresholds: Thresholds | None = None) -> list[Transition]:
+    """Changes between consecutive snapshots of each district, oldest first."""
+    t = thresholds or Thresholds()
+    found: list[Transition] = []
+    for district_id, rows in _by_district(history_rows).items():
+        for before, after in pairwise(rows):
+            found.extend(_changes(district_id, before, after, t))
+    found.sort(key=lambda tr: (tr.at, tr.district_id))
+    return found
+
+
+def state_since(history_rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """For each district, when its current lms_state was first seen (feeds `lms_state_since`)."""
+    since: dict[str, str] = {}
+    for district_id, rows in _by_district(history_rows).items():
+        current = _state(rows[-1])
+        start = rows[-1]["pulled_at"]
+        for row in reversed(rows):
+            if _state(row) != current:
+                break
+            start = row["pulled_at"]
+        since[district_id] = start
+    return since
+
+
+def _by_district(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["district_id"], []).append(row)
+    for group in grouped.values():
+        group.sort(key=lambda r: (r["pulled_at"], r.get("id") or 0))
+    return grouped
+
+
+def _changes(district_id: str, before: Mapping[str, Any], after: Mapping[str, Any], t: Thresholds) -> list[Transition]:
+    at = after["pulled_at"]
+    changes: list[Transition] = []
+    old_state, new_state = _state(before), _state(after)
+    if old_state != new_state:
+        regression = new_state in ("error", "disconnected") or (
+            old_state in _STATE_RANK and new_state in _STATE_RANK and _STATE_RANK[new_state] < _STATE_RANK[old_state]
+        )
+        changes.append(
+            Transition(
+                district_id,
+                at,
+                "lms_state",
+                old_state,
+                new_state,
+                f"LMS state {_state_name(old_state)} → {_state_name(new_state)}",
+                regression,
+            )
+        )
+    old_type, new_type = (before.get("lms_type") or ""), (after.get("lms_type") or "")
+    if old_type != new_type:
+        changes.append(
+            Transition(
+                district_id,
+                at,
+                "lms_type",
+                old_type,
+                new_type,
+                f"LMS changed from {old_type or 'none'} to {new_type or 'none'}",
+                bool(old_type),
+            )
+        )
+    for kind in MATCH_KINDS:
+        old, new = before.get(f"matched_{kind}"), after.get(f"matched_{kind}")
+        if old is not None and new is not None and old - new > t.match_drop_points:
+            changes.append(
+                Transition(
+                    district_id,
+                    at,
+                    f"matched_{kind}_drop",
+                    old,
+                    new,
+                    f"Matched {kind} fell from {old:.0f}% to {new:.0f}%",
+                    True,
+                )
+            )
+    return changes
+
+
+def _state_name(state: str) -> str:
+    return state or "not connected"

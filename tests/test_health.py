@@ -1,0 +1,301 @@
+"""Health rules, case by case from one table: inputs → expected status, owner and next step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lmsdata.config import ConfigError
+from lmsdata.health import (
+    OWNERS,
+    STATUS_BY_NAME,
+    STATUSES,
+    Thresholds,
+    assess,
+    matched_percentages,
+    state_since,
+    transitions,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+FRESH = "2026-11-27T06:00:00.000Z"  # 6 hours before NOW
+OLD = "2026-11-23T12:00:00.000Z"  # 4 days before NOW
+TEN_DAYS_AGO = "2026-11-17T12:00:00.000Z"
+TWO_DAYS_AGO = "2026-11-25T12:00:00.000Z"
+
+HEALTHY: dict[str, Any] = {
+    "id": "d1",
+    "name": "Springfield Unified",
+    "lms_type": "canvas",
+    "lms_state": "success",
+    "last_lms_sync": FRESH,
+    "matched_students": 98.0,
+    "matched_teachers": 100.0,
+    "matched_sections": 97.0,
+    "students": 1000,
+    "teachers": 50,
+    "sections": 200,
+    "unmatched_students": 20,
+    "unmatched_teachers": 0,
+    "unsynced_sections": 6,
+    "last_sync_error": None,
+    "failed_pushes": 0,
+}
+
+
+def row(**changes: Any) -> dict[str, Any]:
+    return {**HEALTHY, **changes}
+
+
+# (case id, row, expected status, expected owner, words the next step must contain)
+CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
+    ("connected, fresh, matched", row(), "healthy", "nobody", "Nothing to do"),
+    ("lms_state null", row(lms_state=None, lms_type=None), "not_connected", "partner", "invitation"),
+    ("lms_state empty", row(lms_state="", lms_type=""), "not_connected", "partner", "lmsdata invite d1"),
+    ("lms_state blank spaces", row(lms_state="  "), "not_connected", "partner", "invitation"),
+    (
+        "pending authorization, recent",
+        row(lms_state="pending_authorization", lms_state_since=TWO_DAYS_AGO),
+        "setting_up",
+        "partner",
+        "Approve the district's LMS Connect request",
+    ),
+    (
+        "pending authorization, stuck",
+        row(lms_state="pending_authorization", lms_state_since=TEN_DAYS_AGO),
+        "action_needed",
+        "partner",
+        "Approve",
+    ),
+    (
+        "initial sync, recent",
+        row(lms_state="initial_sync_processing", lms_state_since=TWO_DAYS_AGO),
+        "setting_up",
+        "nobody",
+        "Wait: Clever is reading the LMS",
+    ),
+    (
+        "initial sync, since unknown",
+        row(lms_state="initial_sync_processing"),
+        "setting_up",
+        "nobody",
+        "Wait",
+    ),
+    (
+        "matching, stuck",
+        row(lms_state="matching_in_progress", lms_state_since=TEN_DAYS_AGO, matched_students=40.0),
+        "action_needed",
+        "clever_support",
+        "Open a ticket with Clever support: matching LMS records has taken 10 days",
+    ),
+    (
+        "matching, low match is expected while matching",
+        row(lms_state="matching_in_progress", lms_state_since=TWO_DAYS_AGO, matched_students=40.0),
+        "setting_up",
+        "nobody",
+        "Wait: Clever is matching",
+    ),
+    ("lms error", row(lms_state="error"), "action_needed", "clever_support", "Clever support"),
+    ("disconnected", row(lms_state="disconnected"), "action_needed", "district", "reconnect their LMS"),
+    ("unknown lms_state", row(lms_state="paused"), "action_needed", "partner", "'paused'"),
+    ("stale LMS data", row(last_lms_sync=OLD), "stale", "clever_support", "since 2026-11-23"),
+    (
+        "stale beats below target",
+        row(last_lms_sync=OLD, matched_students=50.0),
+        "stale",
+        "clever_support",
+        "Clever support",
+    ),
+    (
+        "students below target",
+        row(matched_students=80.0, unmatched_students=200),
+        "below_target",
+        "district",
+        "unmatched users",
+    ),
+    ("sections below target", row(matched_sections=90.0), "below_target", "district", "SIS and LMS"),
+    (
+        "percentages not reported: computed from counts",
+        row(matched_students=None, matched_teachers=None, matched_sections=None, unmatched_students=300),
+        "below_target",
+        "district",
+        "unmatched",
+    ),
+    (
+        "percentages not reported, counts fine",
+        row(matched_students=None, matched_teachers=None, matched_sections=None),
+        "healthy",
+        "nobody",
+        "Nothing to do",
+    ),
+    ("failed pushes", row(failed_pushes=3), "action_needed", "partner", "3 failed grade pushes"),
+    ("one failed push", row(failed_pushes=1), "action_needed", "partner", "1 failed grade push "),
+    (
+        "token revoked (403)",
+        row(last_sync_error="403 Forbidden: Invalid token"),
+        "action_needed",
+        "district",
+        "re-authorize this app",
+    ),
+    (
+        "token revoked (TokenRevoked wording)",
+        row(last_sync_error="The district's token was revoked", failed_pushes=4),
+        "action_needed",
+        "district",
+        "re-authorize",
+    ),
+    (
+        "pull failed with 503",
+        row(last_sync_error="503 Service Unavailable"),
+        "stale",
+        "nobody",
+        "next sync retries",
+    ),
+    (
+        "pull failed with a bad response",
+        row(last_sync_error="Clever sent a response that is not JSON"),
+        "stale",
+        "partner",
+        "lmsdata sync --district d1",
+    ),
+    (
+        "no last_lms_sync reported (opt-in field)",
+        row(last_lms_sync=None),
+        "healthy",
+        "nobody",
+        "Nothing to do",
+    ),
+    ("unreadable last_lms_sync", row(last_lms_sync="yesterday"), "healthy", "nobody", "Nothing"),
+    (
+        "error wins over failed pushes (same urgency, state rule first)",
+        row(lms_state="error", failed_pushes=9),
+        "action_needed",
+        "clever_support",
+        "Clever support",
+    ),
+    (
+        "not connected with stale fields is still not connected",
+        row(lms_state="", last_lms_sync=OLD, matched_students=0.0),
+        "not_connected",
+        "partner",
+        "invitation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "district", "status", "owner", "step"), CASES, ids=[c[0] for c in CASES])
+def test_assess_table(case: str, district: dict[str, Any], status: str, owner: str, step: str) -> None:
+    health = assess(district, now=NOW)
+    assert (health.status, health.owner) == (status, owner), health.reasons
+    assert step in health.next_step
+    assert health.reasons, "every status explains itself"
+    assert health.label == STATUS_BY_NAME[status].label
+    assert health.owner_label == OWNERS[owner]
+
+
+def test_every_status_and_owner_is_reachable_from_the_table() -> None:
+    assert {c[2] for c in CASES} == {s.name for s in STATUSES}
+    assert {c[3] for c in CASES} == set(OWNERS)
+
+
+def test_reasons_keep_every_finding_most_urgent_first() -> None:
+    health = assess(row(last_lms_sync=OLD, matched_students=50.0, failed_pushes=2), now=NOW)
+    assert health.status == "action_needed"
+    assert [r.split(" ")[0] for r in health.reasons[:3]] == ["2", "Clever", "Matched"]
+
+
+def test_google_classroom_note_does_not_change_status() -> None:
+    health = assess(row(lms_type="google_classroom"), now=NOW)
+    assert health.status == "healthy"
+    assert any("LTI launch is not available" in r for r in health.reasons)
+
+
+def test_thresholds_change_the_verdict() -> None:
+    district = row(matched_students=92.0, last_lms_sync=OLD, failed_pushes=1)
+    lenient = Thresholds(match_target=90, stale_sync_hours=24 * 7, failed_pushes_alert=5)
+    assert assess(district, now=NOW).status == "action_needed"
+    assert assess(district, now=NOW, thresholds=lenient).status == "healthy"
+
+
+def test_failed_push_alert_zero_disables_the_rule() -> None:
+    assert assess(row(failed_pushes=50), now=NOW, thresholds=Thresholds(failed_pushes_alert=0)).status == "healthy"
+
+
+def test_thresholds_from_env() -> None:
+    t = Thresholds.from_env({"LMSDATA_MATCH_TARGET": "90", "LMSDATA_STALE_SYNC_HOURS": "12", "OTHER": "x"})
+    assert (t.match_target, t.stale_sync_hours, t.stuck_setup_days) == (90.0, 12.0, 7.0)
+    assert Thresholds.from_env({}) == Thresholds()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LMSDATA_MATCH_TARGET": "ninety"}, "LMSDATA_MATCH_TARGET must be a number"),
+        ({"LMSDATA_MATCH_TARGET": "120"}, "percentage"),
+        ({"LMSDATA_STALE_SYNC_HOURS": "-1"}, "LMSDATA_STALE_SYNC_HOURS must not be negative"),
+        ({"LMSDATA_FAILED_PUSHES_ALERT": "2.5"}, "whole number"),
+    ],
+)
+def test_bad_threshold_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Thresholds.from_env(env)
+
+
+def test_matched_percentages_prefers_clever_then_counts() -> None:
+    pct = matched_percentages(row(matched_teachers=None, teachers=0, matched_sections=None))
+    assert pct == {"students": 98.0, "teachers": None, "sections": 97.0}
+
+
+def snapshot(district_id: str, pulled_at: str, state: str | None, students: float | None = 98.0, **kw: Any) -> dict:
+    return {
+        "district_id": district_id,
+        "pulled_at": pulled_at,
+        "lms_type": kw.get("lms_type", "canvas"),
+        "lms_state": state,
+        "matched_students": students,
+        "matched_teachers": kw.get("teachers", 100.0),
+        "matched_sections": kw.get("sections", 95.0),
+    }
+
+
+HISTORY = [
+    snapshot("d1", "2026-11-03T00:00:00Z", "success"),
+    snapshot("d2", "2026-11-01T00:00:00Z", None, None, lms_type=None),
+    snapshot("d1", "2026-11-01T00:00:00Z", "matching_in_progress", 60.0),
+    snapshot("d1", "2026-11-05T00:00:00Z", "success", 96.0),  # a 2-point dip: not a transition
+    snapshot("d1", "2026-11-07T00:00:00Z", "error", 80.0, sections=70.0),
+    snapshot("d2", "2026-11-02T00:00:00Z", "", None, lms_type=""),  # null → "": same state
+    snapshot("d2", "2026-11-04T00:00:00Z", "pending_authorization", None, lms_type="schoology"),
+]
+
+
+def test_transitions_find_state_changes_and_drops_in_time_order() -> None:
+    found = [(t.district_id, t.at[:10], t.kind, t.before, t.after, t.regression) for t in transitions(HISTORY)]
+    assert found == [
+        ("d1", "2026-11-03", "lms_state", "matching_in_progress", "success", False),
+        ("d2", "2026-11-04", "lms_state", "", "pending_authorization", False),
+        ("d2", "2026-11-04", "lms_type", "", "schoology", False),
+        ("d1", "2026-11-07", "lms_state", "success", "error", True),
+        ("d1", "2026-11-07", "matched_students_drop", 96.0, 80.0, True),
+        ("d1", "2026-11-07", "matched_sections_drop", 95.0, 70.0, True),
+    ]
+
+
+def test_transition_summaries_read_as_plain_words() -> None:
+    summaries = [t.summary for t in transitions(HISTORY)]
+    assert "LMS state not connected → pending_authorization" in summaries
+    assert "Matched students fell from 96% to 80%" in summaries
+
+
+def test_drop_threshold_is_configurable() -> None:
+    kinds = [t.kind for t in transitions(HISTORY, thresholds=Thresholds(match_drop_points=1))]
+    assert kinds.count("matched_students_drop") == 2  # the 2-point dip now counts too
+
+
+def test_state_since_feeds_stuck_detection() -> None:
+    since = state_since(HISTORY)
+    assert since == {"d1": "2026-11-07T00:00:00Z", "d2": "2026-11-04T00:00:00Z"}
+    stuck = assess(row(lms_state="pending_authorization", lms_state_since=since["d2"]), now=NOW)
+    assert stuck.status == "action_needed"
