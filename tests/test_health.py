@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lmsdata.config import ConfigError
+from lmsdata.errors import BadRequest, BadResponse, RateLimited, RequestTimeout, ServerError, TokenRevoked
 from lmsdata.health import (
     OWNERS,
     STATUS_BY_NAME,
@@ -145,6 +146,30 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
         "action_needed",
         "district",
         "re-authorize",
+    ),
+    (
+        "pull refused: TokenRevoked as the sync records it",
+        row(last_sync_error=str(TokenRevoked(status=401, method="GET", path="/v3.1/districts/d1"))),
+        "action_needed",
+        "district",
+        "re-authorize",
+    ),
+    *[
+        (
+            f"pull failed: {error.__name__} as the sync records it",
+            row(last_sync_error=str(error("boom", status=status, method="GET", path="/v3.1/users"))),
+            "stale",
+            "nobody",
+            "next sync retries",
+        )
+        for error, status in [(ServerError, 502), (RateLimited, 429), (BadResponse, 200), (RequestTimeout, None)]
+    ],
+    (
+        "pull failed: BadRequest as the sync records it",
+        row(last_sync_error=str(BadRequest("invalid limit", status=400, method="GET", path="/v3.1/users"))),
+        "stale",
+        "partner",
+        "send the error to our engineers",
     ),
     (
         "pull failed with 503",
