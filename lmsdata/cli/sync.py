@@ -1,9 +1,149 @@
-"""`lmsdata` commands for sync (owned by the sync work; see lmsdata/cli/__init__.py)."""
+"""`lmsdata sync` and `lmsdata status`: thin shells over lmsdata.sync and lmsdata.status."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import sys
+import time
+from pathlib import Path
+
 import click
+
+from lmsdata.cli._common import (
+    actor_option,
+    db_option,
+    default_actor,
+    emit,
+    format_option,
+    friendly_errors,
+    settings_for,
+)
+from lmsdata.config import Settings
+from lmsdata.errors import CleverError
+
+TABLE_COLUMNS = (
+    "id", "name", "lms_type", "lms_state", "health", "owner", "last_lms_sync", "matched_students",
+    "matched_teachers", "matched_sections", "unmatched_students", "unmatched_teachers", "unsynced_sections",
+    "failed_pushes", "last_pulled_at",
+)  # fmt: skip
 
 
 def register(cli: click.Group) -> None:
     """Add this domain's commands to the `lmsdata` group."""
+    cli.add_command(sync_command)
+    cli.add_command(status_command)
+
+
+def _sandbox_settings(settings: Settings, url: str) -> Settings:
+    """Point at a running `lmsdata sandbox`; credentials from the environment or the sandbox defaults."""
+    client_id, client_secret = settings.client_id, settings.client_secret
+    if not client_id:
+        from lmsdata.sandbox import Sandbox
+
+        parameters = inspect.signature(Sandbox).parameters
+        client_id, client_secret = parameters["client_id"].default, parameters["client_secret"].default
+    url = url.rstrip("/")
+    return dataclasses.replace(settings, client_id=client_id, client_secret=client_secret, api_url=url, oauth_url=url)
+
+
+class _ProgressLine:
+    """One self-overwriting line on stderr (only when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, progress) -> None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        if not self.enabled or (progress.phase not in ("done", "failed", "finished") and now - self.last < 0.1):
+            return
+        self.last = now
+        total = progress.districts_total or 1
+        width = 30
+        filled = int(width * progress.districts_done / total)
+        line = (
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {progress.districts_done}/{progress.districts_total} "
+            f"districts, {progress.records:,} records"
+        )
+        click.echo(line, err=True, nl=progress.phase == "finished")
+
+
+@click.command("sync")
+@click.option("--full", is_flag=True, help="Pull everything again instead of only the changes since the last sync.")
+@click.option("--district", "district_ids", multiple=True, metavar="ID", help="Only this district (repeatable).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="Districts pulled at the same time.")
+@click.option("--sandbox", "sandbox_url", default=None, metavar="URL",
+              help="Sync from a running `lmsdata sandbox` at this URL instead of Clever.")
+@db_option
+@actor_option
+@friendly_errors
+def sync_command(
+    full: bool,
+    district_ids: tuple[str, ...],
+    concurrency: int,
+    sandbox_url: str | None,
+    db_path: Path | None,
+    actor: str | None,
+) -> None:
+    """Pull Clever's districts, users and sections into the local cache.
+
+    Incremental by default (Clever's Events API); a district without a cursor gets a full pull.
+    Exits with status 1 and names the districts that failed; the others are still synced.
+    """
+    from lmsdata.client import CleverClient
+    from lmsdata.sync import SyncAlreadyRunning, sync
+
+    settings = settings_for(db_path)
+    if sandbox_url:
+        settings = _sandbox_settings(settings, sandbox_url)
+    elif settings.demo:
+        raise click.UsageError(
+            "No Clever credentials are configured. Set CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET (environment or "
+            ".streamlit/secrets.toml), or start `lmsdata sandbox` and run `lmsdata sync --sandbox URL` with the "
+            "URL it prints."
+        )
+    try:
+        with CleverClient.from_settings(settings) as client:
+            result = sync(
+                client, settings.db_path, full=full, district_ids=list(district_ids) or None,
+                concurrency=concurrency, on_progress=_ProgressLine(), actor=default_actor(actor),
+            )  # fmt: skip
+    except (CleverError, SyncAlreadyRunning) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    modes = [o.mode for o in result.districts.values() if o.ok]
+    ok = len(modes)
+    click.echo(
+        f"Synced {ok} of {len(result.districts)} districts ({modes.count('full')} full, "
+        f"{modes.count('incremental')} incremental) in {result.duration_s:.1f}s: {result.records:,} records, "
+        f"{result.requests:,} requests. Sync run {result.run_id}, cache {settings.db_path}.",
+        err=True,
+    )
+    if result.failed:
+        click.echo(f"{len(result.failed)} district(s) failed and kept their previous data:", err=True)
+        for district_id, message in sorted(result.failed.items()):
+            click.echo(f"  {district_id}: {message}", err=True)
+        sys.exit(1)
+
+
+@click.command("status")
+@format_option
+@db_option
+@friendly_errors
+def status_command(output_format: str, db_path: Path | None) -> None:
+    """One line per district: LMS state, health, owner, matching and failed pushes."""
+    from lmsdata.db import connect
+    from lmsdata.status import COLUMNS, district_rows
+
+    settings = settings_for(db_path)
+    if not Path(settings.db_path).exists():
+        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` first.", err=True)
+        sys.exit(2)
+    with connect(settings.db_path) as db:
+        rows = district_rows(db)
+    if not rows and output_format == "table":
+        click.echo("The cache has no districts yet: run `lmsdata sync`.", err=True)
+        return
+    emit(rows, output_format, TABLE_COLUMNS if output_format == "table" else COLUMNS)
