@@ -205,7 +205,9 @@ class _SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self._sink.refuse:
             return self._sink.refuse
-        self._sink._keep(cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(envelope.content)))
+        self._sink._keep(
+            cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(envelope.content.replace(b"\r\n", b"\n")))
+        )
         return "250 Message accepted for delivery"
 
 
