@@ -67,6 +67,7 @@ class ClientOptions:
     reserve_fraction: float = 0.02  # of each window's budget, left for other users of the same token
     reset_guard: float = 0.25  # seconds added to X-RateLimit-Reset against clock skew
     max_connections: int = 32
+    data_page_limit: int = DATA_PAGE_LIMIT  # smaller only to reproduce small-page clients (bench, tests)
 
 
 class RatePacer:
@@ -298,7 +299,7 @@ class DistrictClient:
     def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Each page of a Data API listing, items unwrapped, following `next` links to the end."""
         url: str | None = path
-        query: Mapping[str, Any] | None = {"limit": DATA_PAGE_LIMIT, **(params or {})}
+        query: Mapping[str, Any] | None = {"limit": self._transport.options.data_page_limit, **(params or {})}
         seen: set[str] = set()
         while url:
             answer = self.request("GET", url, params=query)

@@ -256,7 +256,7 @@ def parse_event(item: Mapping[str, Any]) -> Event | None:
 def unwrap(items: Iterable[Any]) -> Iterator[dict[str, Any]]:
     """Data API list items come wrapped as `{"data": {...}, "uri": ...}`; tolerate bare ones too."""
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         inner = item.get("data")
-        yield dict(inner) if isinstance(inner, Mapping) and "id" not in item else dict(item)
+        yield inner if isinstance(inner, dict) and "id" not in item else item
