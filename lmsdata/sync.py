@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit, models
+from lmsdata import audit, invitations, models
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
@@ -309,7 +309,7 @@ def _sync_district(
                 outcome.ok = True
                 _record_district_outcome(db, run_id, outcome)
                 bump_data_version(db)
-            _refresh_invitations(db)
+            invitations.refresh_states(db)  # accept or expire invitations from the fresh lms_state
     except Exception as exc:  # one district's failure must never stop the others
         outcome.ok = False
         outcome.error = _describe(exc)
@@ -523,13 +523,3 @@ def _record_failure(db_path: str | Path, run_id: int, outcome: DistrictOutcome) 
             bump_data_version(db)
     except Exception:
         log.exception("could not record the failure of district %s", outcome.district_id)
-
-
-def _refresh_invitations(db: sqlite_utils.Database) -> None:
-    """Let the invitations module mark accepted/expired invitations from the fresh district state."""
-    try:
-        from lmsdata import invitations
-    except ImportError:
-        return
-    if hasattr(invitations, "refresh_states"):
-        invitations.refresh_states(db)
