@@ -1,0 +1,404 @@
+"""Read-only queries the dashboard pages run against the cache, returned as pandas frames.
+
+Every query here uses an index from `lmsdata.db` (or reads a small table), and every list that can
+grow with the partner's size takes a `limit`, so pages stay fast on a cache with a million users.
+No streamlit here: the UI layer caches these results by `(db_path, data_version)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+FAILED_STATES = ("failed", "unknown")
+OPEN_INVITATION_STATES = ("sent",)
+
+
+def _frame(
+    db: sqlite_utils.Database, sql: str, params: Sequence[Any] = (), columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    cursor = db.execute(sql, list(params))
+    names = [d[0] for d in cursor.description] if cursor.description else list(columns)
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def freshness(db: sqlite_utils.Database) -> dict[str, Any]:
+    """How old the cached data is: the newest pull, and the last sync run with its outcome."""
+    pulled = db.execute("SELECT MAX(last_pulled_at), COUNT(*) FROM districts").fetchone()
+    run = db.execute(
+        "SELECT id, started_at, finished_at, mode, outcome, districts_failed FROM sync_runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    keys = ("id", "started_at", "finished_at", "mode", "outcome", "districts_failed")
+    return {
+        "last_pulled_at": pulled[0],
+        "districts": pulled[1],
+        "last_run": dict(zip(keys, run, strict=True)) if run else None,
+    }
+
+
+def headline(db: sqlite_utils.Database, now: datetime) -> dict[str, int]:
+    """The counts the Overview shows above its table (those not derived from district health)."""
+    day, week = _iso(now - timedelta(days=1)), _iso(now - timedelta(days=7))
+    failed = db.execute(
+        "SELECT SUM(updated_at >= ?), SUM(updated_at >= ?), COUNT(*) FROM pushes WHERE state = 'failed'", [day, week]
+    ).fetchone()
+    invitations = db.execute(
+        f"SELECT COUNT(*) FROM invitations WHERE state IN ({_in(OPEN_INVITATION_STATES)})", list(OPEN_INVITATION_STATES)
+    ).fetchone()[0]
+    unmatched = db.execute("SELECT COALESCE(SUM(unmatched_students), 0) FROM districts").fetchone()[0]
+    return {
+        "failed_last_day": int(failed[0] or 0),
+        "failed_last_week": int(failed[1] or 0),
+        "failed_total": int(failed[2] or 0),
+        "open_invitations": int(invitations),
+        "unmatched_students": int(unmatched),
+    }
+
+
+def open_invitations_by_district(db: sqlite_utils.Database) -> dict[str, int]:
+    rows = db.execute(
+        f"SELECT district_id, COUNT(*) FROM invitations WHERE state IN ({_in(OPEN_INVITATION_STATES)}) "
+        "GROUP BY district_id",
+        list(OPEN_INVITATION_STATES),
+    ).fetchall()
+    return {district_id: count for district_id, count in rows}
+
+
+def district(db: sqlite_utils.Database, district_id: str) -> dict[str, Any] | None:
+    """One district's cached row (without the raw JSON), or None if the cache does not know it."""
+    row = db.execute(
+        "SELECT * FROM districts WHERE id = ?", [district_id]
+    ).fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in db.execute("SELECT * FROM districts LIMIT 0").description]
+    record = dict(zip(names, row, strict=True))
+    record.pop("raw", None)
+    return record
+
+
+def district_names(db: sqlite_utils.Database) -> dict[str, str]:
+    """id → name for every district, for pickers and for naming rows."""
+    return {did: name for did, name in db.execute("SELECT id, name FROM districts ORDER BY name, id").fetchall()}
+
+
+def history(db: sqlite_utils.Database, district_id: str | None = None) -> pd.DataFrame:
+    """Each pull's snapshot, oldest first (the input of `health.transitions` and the trend chart)."""
+    where, params = ("WHERE district_id = ?", [district_id]) if district_id else ("", [])
+    return _frame(db, f"SELECT * FROM district_history {where} ORDER BY district_id, pulled_at, id", params)
+
+
+def unsynced_sections(
+    db: sqlite_utils.Database,
+    *,
+    district_ids: Sequence[str] = (),
+    school_ids: Sequence[str] = (),
+    lms_types: Sequence[str] = (),
+    search: str = "",
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Sections Clever reports as not synced in the LMS, with their school, teacher and district."""
+    where, params = ["s.synced_in_lms = 0"], []
+    _filter(where, params, "s.district_id", district_ids)
+    _filter(where, params, "s.school_id", school_ids)
+    _filter(where, params, "d.lms_type", lms_types)
+    if search.strip():
+        where.append("(s.name LIKE ? OR s.sis_id LIKE ? OR s.section_number LIKE ?)")
+        params += [f"%{search.strip()}%"] * 3
+    sql = f"""
+        SELECT s.id, s.name, s.section_number, s.sis_id, s.subject, s.grade, s.student_count,
+               sc.name AS school, TRIM(COALESCE(t.first_name, '') || ' ' || COALESCE(t.last_name, '')) AS teacher,
+               t.email AS teacher_email, s.district_id, d.name AS district, d.lms_type
+        FROM sections s
+        JOIN districts d ON d.id = s.district_id
+        LEFT JOIN schools sc ON sc.id = s.school_id
+        LEFT JOIN users t ON t.id = s.teacher_id
+        WHERE {" AND ".join(where)}
+        ORDER BY d.name, sc.name, s.name, s.id
+    """
+    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+
+
+def unmatched_users(
+    db: sqlite_utils.Database,
+    *,
+    district_ids: Sequence[str] = (),
+    roles: Sequence[str] = ("student", "teacher"),
+    lms_types: Sequence[str] = (),
+    school_ids: Sequence[str] = (),
+    search: str = "",
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Students and teachers Clever could not match to an LMS account (`synced_in_lms` false)."""
+    where, params = ["u.synced_in_lms = 0"], []
+    _filter(where, params, "u.role", roles)
+    _filter(where, params, "u.district_id", district_ids)
+    _filter(where, params, "d.lms_type", lms_types)
+    _filter(where, params, "u.school_id", school_ids)
+    if search.strip():
+        where.append(
+            "(u.first_name LIKE ? OR u.last_name LIKE ? OR u.email LIKE ? OR u.sis_id LIKE ? "
+            "OR (u.first_name || ' ' || u.last_name) LIKE ?)"
+        )
+        params += [f"%{search.strip()}%"] * 5
+    sql = f"""
+        SELECT u.id, u.role, u.first_name, u.last_name, u.email, u.sis_id, u.grade,
+               sc.name AS school, u.district_id, d.name AS district, d.lms_type
+        FROM users u
+        JOIN districts d ON d.id = u.district_id
+        LEFT JOIN schools sc ON sc.id = u.school_id
+        WHERE {" AND ".join(where)}
+        ORDER BY d.name, u.role, u.last_name, u.first_name, u.id
+    """
+    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+
+
+def unmatched_counts(db: sqlite_utils.Database, district_ids: Sequence[str] = ()) -> pd.DataFrame:
+    """Unmatched users per district and role, counted from the user rows (an index-only scan)."""
+    where, params = ["synced_in_lms = 0"], []
+    _filter(where, params, "district_id", district_ids)
+    return _frame(
+        db,
+        f"SELECT district_id, role, COUNT(*) AS unmatched FROM users WHERE {' AND '.join(where)} "
+        "GROUP BY district_id, role",
+        params,
+    )
+
+
+def schools(db: sqlite_utils.Database, district_ids: Sequence[str] = ()) -> pd.DataFrame:
+    where, params = [], []
+    _filter(where, params, "district_id", district_ids)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _frame(db, f"SELECT id, name, district_id FROM schools {clause} ORDER BY name, id", params)
+
+
+def _filter(where: list[str], params: list[Any], column: str, values: Sequence[Any]) -> None:
+    if values:
+        where.append(f"{column} IN ({_in(values)})")
+        params.extend(values)
+
+
+_PUSH_COLUMNS = """
+    p.id, p.district_id, d.name AS district, d.lms_type, p.section_id, s.name AS section, p.assignment_key,
+    p.student_id, TRIM(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) AS student,
+    u.email AS student_email, p.kind, p.state, p.category, p.last_status, p.last_message, p.attempts,
+    p.source, p.created_at, p.updated_at
+"""
+_PUSH_JOINS = """
+    FROM pushes p
+    LEFT JOIN districts d ON d.id = p.district_id
+    LEFT JOIN sections s ON s.id = p.section_id
+    LEFT JOIN users u ON u.id = p.student_id
+"""
+
+
+def pushes(
+    db: sqlite_utils.Database,
+    *,
+    states: Sequence[str] = (),
+    district_ids: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Grade pushes, newest change first, with district, section and student names joined in."""
+    where, params = [], []
+    _filter(where, params, "p.state", states)
+    _filter(where, params, "p.district_id", district_ids)
+    _filter(where, params, "p.category", categories)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {_PUSH_COLUMNS} {_PUSH_JOINS} {clause} ORDER BY p.updated_at DESC, p.id DESC"
+    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+
+
+# Whether the cache says a failed push's blocking condition is gone (1), still there (0), or cannot be
+# told from the cache (NULL: a Schoology launch, an error nobody knows). A preview of
+# `lmsdata.pushes.gate`, which re-checks with Clever before anything is sent.
+_READY = """
+    CASE WHEN COALESCE(d.lms_state, 'success') != 'success' THEN 0 ELSE CASE p.category
+        WHEN 'transient' THEN 1
+        WHEN 'district_not_ready' THEN 1
+        WHEN 'district_lms_error' THEN 1
+        WHEN 'token_revoked' THEN d.last_sync_error IS NULL AND d.last_pulled_at > p.updated_at
+        WHEN 'section_not_synced' THEN COALESCE(s.synced_in_lms, 0) = 1
+        WHEN 'student_not_matched' THEN COALESCE(u.synced_in_lms, 0) = 1
+        WHEN 'student_not_in_section' THEN EXISTS (
+            SELECT 1 FROM section_users su WHERE su.section_id = p.section_id AND su.user_id = p.student_id)
+        WHEN 'assignment_deleted' THEN EXISTS (
+            SELECT 1 FROM assignments a WHERE a.district_id = p.district_id AND a.section_id = p.section_id
+            AND a.assignment_key = p.assignment_key AND a.assignment_id IS NOT NULL AND a.deleted_at IS NULL)
+        WHEN 'assignment_not_created' THEN EXISTS (
+            SELECT 1 FROM assignments a WHERE a.district_id = p.district_id AND a.section_id = p.section_id
+            AND a.assignment_key = p.assignment_key AND a.assignment_id IS NOT NULL AND a.deleted_at IS NULL)
+        WHEN 'schoology_not_launched' THEN NULL
+        WHEN 'unrecognized' THEN NULL
+        ELSE 0
+    END END
+"""
+
+
+def failed_pushes(
+    db: sqlite_utils.Database,
+    *,
+    district_ids: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    ready_only: bool = False,
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Failed and outcome-unknown pushes with names joined in and whether they look ready to retry."""
+    where, params = [f"p.state IN ({_in(FAILED_STATES)})"], list(FAILED_STATES)
+    _filter(where, params, "p.district_id", district_ids)
+    _filter(where, params, "p.category", categories)
+    if ready_only:
+        where.append(f"({_READY}) = 1")
+    sql = (f"SELECT {_PUSH_COLUMNS}, ({_READY}) AS ready {_PUSH_JOINS} WHERE {' AND '.join(where)} "
+           "ORDER BY p.updated_at DESC, p.id DESC")
+    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+
+
+def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:
+    """Failed (and outcome-unknown) pushes per category: how many, how many look ready, in how many districts."""
+    return _frame(
+        db,
+        f"""
+        SELECT COALESCE(p.category, 'unclassified') AS category, COUNT(*) AS pushes,
+               SUM(COALESCE({_READY}, 0)) AS ready, COUNT(DISTINCT p.district_id) AS districts,
+               MIN(p.updated_at) AS oldest, MAX(p.updated_at) AS newest
+        {_PUSH_JOINS} WHERE p.state IN ({_in(FAILED_STATES)})
+        GROUP BY 1 ORDER BY pushes DESC
+        """,
+        FAILED_STATES,
+    )
+
+
+_VARIABLE_PARTS = re.compile(r"\b[0-9a-f]{24}\b|\b[0-9a-f-]{36}\b|\d+", re.I)
+
+
+def error_signature(message: str | None) -> str:
+    """Clever's message with ids and numbers blanked, so the same error groups across districts."""
+    return _VARIABLE_PARTS.sub("#", " ".join((message or "(no message)").split()))
+
+
+def failure_clusters(db: sqlite_utils.Database) -> pd.DataFrame:
+    """The same error (LMS, operation, status, message) across districts: an outage spans many districts,
+    one district's setup problem spans one."""
+    grouped = _frame(
+        db,
+        f"""
+        SELECT COALESCE(d.lms_type, '') AS lms_type, p.kind, p.last_status, p.last_message, p.category,
+               COUNT(*) AS pushes, MIN(p.updated_at) AS first_seen, MAX(p.updated_at) AS last_seen,
+               GROUP_CONCAT(DISTINCT p.district_id) AS district_ids
+        FROM pushes p LEFT JOIN districts d ON d.id = p.district_id
+        WHERE p.state IN ({_in(FAILED_STATES)})
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+        FAILED_STATES,
+        columns=("lms_type", "kind", "last_status", "last_message", "category", "pushes", "first_seen", "last_seen",
+                 "district_ids"),
+    )
+    columns = ["lms_type", "kind", "last_status", "error", "category", "pushes", "districts", "first_seen",
+               "last_seen", "district_ids"]
+    if grouped.empty:
+        return pd.DataFrame(columns=columns)
+    grouped["error"] = grouped["last_message"].map(error_signature)
+    grouped["district_ids"] = grouped["district_ids"].fillna("").str.split(",")
+    keys = ["lms_type", "kind", "last_status", "error", "category"]
+    clusters = grouped.groupby(keys, dropna=False, sort=False).agg(
+        pushes=("pushes", "sum"),
+        first_seen=("first_seen", "min"),
+        last_seen=("last_seen", "max"),
+        district_ids=("district_ids", lambda lists: sorted({d for ids in lists for d in ids if d})),
+    ).reset_index()
+    clusters["districts"] = clusters["district_ids"].map(len)
+    return clusters.sort_values(["districts", "pushes"], ascending=False)[columns].reset_index(drop=True)
+
+
+def push(db: sqlite_utils.Database, push_id: int) -> dict[str, Any] | None:
+    """One push with names joined in, plus its payload."""
+    cursor = db.execute(f"SELECT {_PUSH_COLUMNS}, p.payload, p.superseded_by {_PUSH_JOINS} WHERE p.id = ?", [push_id])
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
+
+def push_attempts(db: sqlite_utils.Database, push_id: int) -> pd.DataFrame:
+    return _frame(
+        db,
+        "SELECT id, started_at, trigger, http_status, message, outcome, duration_ms "
+        "FROM push_attempts WHERE push_id = ? ORDER BY id",
+        [push_id],
+    )
+
+
+def sync_runs(db: sqlite_utils.Database, limit: int = 100) -> pd.DataFrame:
+    return _frame(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit])
+
+
+def sync_run_districts(db: sqlite_utils.Database, *, run_id: int | None = None, district_id: str | None = None,
+                       limit: int = 2000) -> pd.DataFrame:
+    """Per-district outcomes of one run, or one district's outcomes across runs (newest first)."""
+    where, params = [], []
+    if run_id is not None:
+        where.append("r.run_id = ?")
+        params.append(run_id)
+    if district_id is not None:
+        where.append("r.district_id = ?")
+        params.append(district_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _frame(
+        db,
+        f"""
+        SELECT r.run_id, r.district_id, d.name AS district, r.mode, r.outcome, r.started_at, r.finished_at,
+               r.duration_s, r.requests, r.records, r.changes, r.error
+        FROM sync_run_districts r LEFT JOIN districts d ON d.id = r.district_id
+        {clause} ORDER BY r.run_id DESC, r.outcome DESC, d.name LIMIT ?
+        """,
+        [*params, limit],
+    )
+
+
+def events(db: sqlite_utils.Database, *, district_id: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """Clever events received, newest first."""
+    clause, params = ("WHERE e.district_id = ?", [district_id]) if district_id else ("", [])
+    return _frame(
+        db,
+        f"""
+        SELECT e.id, e.created, e.type, e.object_id, e.district_id, d.name AS district, e.previous_attributes,
+               e.received_at, e.sync_run_id
+        FROM events e LEFT JOIN districts d ON d.id = e.district_id
+        {clause} ORDER BY e.created DESC, e.id DESC LIMIT ?
+        """,
+        [*params, limit],
+    )
+
+
+def audit_log(db: sqlite_utils.Database, *, actions: Sequence[str] = (), actors: Sequence[str] = (),
+              search: str = "", limit: int = 1000) -> pd.DataFrame:
+    """Newest first; `search` looks in the target, parameters and detail."""
+    where, params = [], []
+    _filter(where, params, "action", actions)
+    _filter(where, params, "actor", actors)
+    if search.strip():
+        where.append("(target LIKE ? OR params LIKE ? OR detail LIKE ?)")
+        params += [f"%{search.strip()}%"] * 3
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _frame(db, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
+
+
+def audit_choices(db: sqlite_utils.Database) -> dict[str, list[str]]:
+    """The actions and actors that occur, for the audit page's filters."""
+    return {
+        "actions": [r[0] for r in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")],
+        "actors": [r[0] for r in db.execute("SELECT DISTINCT actor FROM audit_log ORDER BY 1")],
+    }

@@ -1,0 +1,157 @@
+"""The dashboard's actions (sync now, retry pushes, invitations) with a progress bar and plain results.
+
+The library call runs on a worker thread while the script thread moves the progress bar: library
+callbacks may come from the library's own threads, where Streamlit cannot draw.
+Each action returns a short summary plus a row per item, which the page keeps in session state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import streamlit as st
+
+from lmsdata.redact import redact
+from lmsdata.ui import services
+
+if TYPE_CHECKING:
+    from lmsdata.ui.frame import Context
+
+T = TypeVar("T")
+Report = Callable[[float, str], None]
+
+
+@dataclass
+class Outcome:
+    """What an action did, ready to show: `ok` False means nothing (or not everything) worked."""
+
+    ok: bool
+    summary: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def with_progress(label: str, work: Callable[[Report], T]) -> T:
+    """Run `work(report)` on a worker thread and mirror its `report(share, text)` calls in a progress bar."""
+    bar = st.progress(0.0, text=label)
+    lock = threading.Lock()
+    latest = [0.0, label]
+
+    def report(share: float, text: str) -> None:
+        with lock:
+            latest[:] = [max(0.0, min(float(share), 1.0)), text]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsdata-action") as pool:
+        future = pool.submit(work, report)
+        while not future.done():
+            time.sleep(0.1)
+            with lock:
+                share, text = latest
+            bar.progress(share, text=text)
+        result = future.result()
+    bar.progress(1.0, text="Done")
+    return result
+
+
+def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:
+    """Pull the given districts (all when None) from Clever into the cache."""
+    from lmsdata.errors import CleverError
+    from lmsdata.sync import sync
+
+    def work(report: Report) -> Any:
+        def progress(p: Any) -> None:
+            total = max(int(p.districts_total or 0), 1)
+            report(p.districts_done / total, f"{p.districts_done} of {total} districts · {p.district_id}: {p.phase}")
+
+        with services.clever_client(ctx) as client:
+            return sync(client, ctx.db_path, full=False, district_ids=district_ids, on_progress=progress,
+                        actor=ctx.actor)
+
+    try:
+        result = with_progress("Contacting Clever…", work)
+    except CleverError as exc:
+        return Outcome(False, f"The sync could not start: {redact(str(exc))}")
+    items = [{"district": d, "outcome": "failed", "reason": redact(m)} for d, m in sorted(result.failed.items())]
+    if result.failed:
+        return Outcome(False, f"Sync #{result.run_id} finished with {len(result.failed)} district(s) failing.", items)
+    return Outcome(True, f"Sync #{result.run_id} finished: {result.records:,} records, {result.requests:,} requests.")
+
+
+def retry(ctx: Context, push_ids: list[int] | None = None, *, all_failed: bool = False) -> Outcome:
+    """Retry the chosen pushes (or every failed one); blocked ones are skipped with their reason."""
+    from lmsdata.errors import CleverError
+    from lmsdata.pushes import RetryProgress, retry_pushes
+
+    def work(report: Report) -> Any:
+        def progress(p: RetryProgress) -> None:
+            report(p.done / max(p.total, 1), f"{p.done} of {p.total} pushes · push {p.item.push_id}: {p.item.outcome}")
+
+        with services.clever_client(ctx) as client:
+            return retry_pushes(client, ctx.db_path, push_ids, all_failed=all_failed, on_progress=progress,
+                                actor=ctx.actor)
+
+    try:
+        report = with_progress("Retrying…", work)
+    except CleverError as exc:
+        return Outcome(False, f"The retry could not start: {redact(str(exc))}")
+    items = [{"push": item.push_id, "outcome": item.outcome, "reason": item.reason or ""} for item in report.items]
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["outcome"]] = counts.get(item["outcome"], 0) + 1
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing to retry"
+    return Outcome(counts.get("sent", 0) == len(items) and bool(items), f"Retry finished: {summary}.", items)
+
+
+def invite(ctx: Context, district_id: str, email: str | None, message: str | None) -> Outcome:
+    from lmsdata.invitations import InvitationError
+    from lmsdata.invitations import invite as send
+    from lmsdata.mail import MailError
+
+    try:
+        row = send(ctx.db_path, district_id, email=email or None, message=message or None, actor=ctx.actor,
+                   mailer=services.mailer(ctx), mail_from=ctx.settings.mail_from,
+                   expiry_days=ctx.settings.invitation_expiry_days)
+    except (InvitationError, MailError) as exc:
+        return Outcome(False, redact(str(exc)))
+    if row.get("state") == "failed":
+        return Outcome(False, f"The invitation to {row.get('email')} could not be sent: {row.get('error')}")
+    return Outcome(True, f"Invitation sent to {row.get('email')}.")
+
+
+def resend(ctx: Context, invitation_id: int) -> Outcome:
+    from lmsdata.invitations import InvitationError
+    from lmsdata.invitations import resend as send_again
+    from lmsdata.mail import MailError
+
+    try:
+        row = send_again(ctx.db_path, invitation_id, actor=ctx.actor, mailer=services.mailer(ctx),
+                         mail_from=ctx.settings.mail_from, expiry_days=ctx.settings.invitation_expiry_days)
+    except (InvitationError, MailError) as exc:
+        return Outcome(False, redact(str(exc)))
+    if row.get("state") == "failed":
+        return Outcome(False, f"The invitation could not be sent again: {row.get('error')}")
+    return Outcome(True, f"Invitation sent again to {row.get('email')}.")
+
+
+def cancel(ctx: Context, invitation_id: int) -> Outcome:
+    from lmsdata.invitations import InvitationError
+    from lmsdata.invitations import cancel as cancel_invitation
+
+    try:
+        cancel_invitation(ctx.db_path, invitation_id, actor=ctx.actor)
+    except InvitationError as exc:
+        return Outcome(False, redact(str(exc)))
+    return Outcome(True, f"Invitation {invitation_id} cancelled.")
+
+
+def show_outcome(outcome: Outcome | None) -> None:
+    """The result of the last action: a sentence, and a table with one row per item when there are items."""
+    if outcome is None:
+        return
+    (st.success if outcome.ok else st.warning)(outcome.summary)
+    if outcome.items:
+        st.dataframe(outcome.items, hide_index=True)

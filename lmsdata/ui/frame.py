@@ -1,0 +1,172 @@
+"""The frame every page runs inside: page config, navigation, settings, the cache, banners, errors.
+
+`dashboard.py` calls `run_app()`. Each file in `pages/` calls `show(render)` first, which calls the
+same `frame()`: under `dashboard.py` that returns the frame already drawn in this run; on a fresh
+server whose first request is a deep link (Streamlit then runs the `pages/` file by itself, see
+engineering-notes §1.1) it draws the whole frame, navigation included, so both paths look the same.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from lmsdata.config import ConfigError, Settings, load_settings
+from lmsdata.db import CacheError, connect, data_version
+from lmsdata.redact import redact
+
+log = logging.getLogger(__name__)
+
+# (file, title, url path, icon): the url path equals the file's stem, so Streamlit's own pages/
+# routing on a fresh server and st.navigation agree on every deep link.
+PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("pages/overview.py", "Overview", "overview", ":material/dashboard:"),
+    ("pages/district.py", "District", "district", ":material/domain:"),
+    ("pages/unmatched.py", "Unmatched", "unmatched", ":material/person_off:"),
+    ("pages/pushes.py", "Failed pushes", "pushes", ":material/sync_problem:"),
+    ("pages/sync.py", "Sync log", "sync", ":material/history:"),
+    ("pages/invitations.py", "Invitations", "invitations", ":material/mail:"),
+    ("pages/audit.py", "Audit log", "audit", ":material/fact_check:"),
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a page needs: where the cache is, which version of it, who acts, and how to reach Clever."""
+
+    settings: Settings  # in demo mode: pointing at the embedded sandbox
+    db_path: str
+    data_version: int
+    actor: str
+    demo: Any  # lmsdata.demo.DemoEnvironment in demo mode, else None
+    now: datetime
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo is not None
+
+
+_current: contextvars.ContextVar[Context | None] = contextvars.ContextVar("lmsdata_frame", default=None)
+
+
+def run_app() -> None:
+    """The entry point's whole job: draw the frame, then run the page the URL asks for."""
+    page = _open()
+    context = _frame_contents()
+    token = _current.set(context)
+    try:
+        page.run()
+    finally:
+        _current.reset(token)
+
+
+def frame() -> Context:
+    """The frame for this run: drawn by `run_app`, or drawn here when a page runs by itself."""
+    current = _current.get()
+    if current is not None:
+        return current
+    _open()
+    return _frame_contents()
+
+
+def show(render: Callable[[Context], None]) -> None:
+    """A page's only top-level call: the frame first, then the page body with readable errors."""
+    context = frame()
+    with friendly_errors():
+        render(context)
+
+
+def page_path(url_path: str) -> str:
+    """The `pages/…` file for a url path, for `st.switch_page` and `st.page_link`."""
+    return next(file for file, _, url, _ in PAGES if url == url_path)
+
+
+def _open() -> Any:
+    st.set_page_config(page_title="LMS Connect Health", page_icon=":material/monitor_heart:", layout="wide")
+    return st.navigation(
+        [
+            st.Page(file, title=title, url_path=url, icon=icon, default=(url == "overview"))
+            for file, title, url, icon in PAGES
+        ]
+    )
+
+
+def _frame_contents() -> Context:
+    with friendly_errors(stop=True):
+        settings = load_settings(secrets=_secrets())
+        demo = None
+        if settings.demo:
+            from lmsdata.ui.services import demo_environment
+
+            demo = demo_environment(str(settings.db_path))
+            settings = demo.settings
+        elif not Path(settings.db_path).exists():
+            st.warning(
+                f"There is no cache at `{settings.db_path}` yet. Fill it with `lmsdata sync --full` "
+                "(it pulls every district from Clever), then reload this page."
+            )
+            st.stop()
+        with connect(settings.db_path) as db:
+            version = data_version(db)
+        context = Context(
+            settings=settings,
+            db_path=str(settings.db_path),
+            data_version=version,
+            actor="demo" if demo is not None else _signed_in_actor(),
+            demo=demo,
+            now=datetime.now(UTC),
+        )
+        from lmsdata.ui.widgets import sidebar_status
+
+        sidebar_status(context)
+        return context
+    raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover
+
+
+def _secrets() -> dict[str, Any]:
+    try:
+        return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+    except Exception as exc:  # a malformed secrets.toml must read as a configuration problem
+        raise ConfigError(f".streamlit/secrets.toml cannot be read: {exc}") from exc
+
+
+def _signed_in_actor() -> str:
+    email = st.user.get("email") if hasattr(st, "user") else None
+    return str(email) if email else "dashboard"
+
+
+@contextmanager
+def friendly_errors(*, stop: bool = False) -> Iterator[None]:
+    """Show configuration, cache and unexpected errors as plain sentences, never as a stack trace."""
+    try:
+        yield
+    except ConfigError as exc:
+        st.error(f"The configuration needs a fix: {redact(str(exc))}", icon=":material/settings:")
+    except CacheError as exc:
+        st.error(redact(str(exc)), icon=":material/database:")
+    except sqlite3.DatabaseError as exc:
+        st.error(
+            f"The cache cannot be read ({redact(str(exc))}). Move the file aside and run `lmsdata sync --full` "
+            "to rebuild it.",
+            icon=":material/database:",
+        )
+    except Exception as exc:
+        log.exception("page failed")
+        st.error(
+            f"Something went wrong while drawing this page: {redact(str(exc)) or type(exc).__name__}. "
+            "The details are in the server log; reloading the page usually helps.",
+            icon=":material/error:",
+        )
+    else:
+        return
+    if stop:
+        st.stop()

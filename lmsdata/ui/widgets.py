@@ -1,0 +1,115 @@
+"""Small pieces every page shares: freshness, status badges, empty states, masking, district links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import streamlit as st
+
+from lmsdata.health import OWNERS, STATUS_BY_NAME, STATUSES, parse_time
+from lmsdata.ui import loaders
+
+if TYPE_CHECKING:
+    from lmsdata.ui.frame import Context
+
+# Streamlit's badge colours and a dot that reads the same in a table cell.
+BADGE = {
+    "action_needed": ("red", "🔴"),
+    "stale": ("orange", "🟠"),
+    "below_target": ("yellow", "🟡"),
+    "setting_up": ("blue", "🔵"),
+    "not_connected": ("gray", "⚪"),
+    "healthy": ("green", "🟢"),
+}
+STATUS_ORDER = [s.name for s in STATUSES]
+
+
+def age(value: Any, now: datetime) -> str:
+    """'5 min ago', '3 h ago', '4 days ago', or 'never' / 'unknown'."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+        return "never"
+    at = parse_time(value)
+    if at is None:
+        return "unknown"
+    seconds = max((now - at).total_seconds(), 0)
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def status_label(status: str) -> str:
+    """A status as a table cell: coloured dot and label."""
+    known = STATUS_BY_NAME.get(status)
+    return f"{BADGE.get(status, ('gray', '⚪'))[1]} {known.label if known else status}"
+
+
+def status_badge(status: str) -> None:
+    known = STATUS_BY_NAME.get(status)
+    st.badge(known.label if known else status, color=BADGE.get(status, ("gray", ""))[0])  # type: ignore[arg-type]
+
+
+def owner_label(owner: str) -> str:
+    return OWNERS.get(owner, owner)
+
+
+def empty(message: str) -> None:
+    """An empty state that says what to do next."""
+    st.info(message, icon=":material/inbox:")
+
+
+def sidebar_status(ctx: Context) -> None:
+    """Demo banner, how fresh the data is, and the last sync run, on every page."""
+    if ctx.is_demo:
+        st.info(
+            "**Demo mode**: this is the built-in Clever sandbox with made-up districts, not real data. "
+            "Actions work against the sandbox; invitations go to a local mail sink. Set "
+            "`CLEVER_CLIENT_ID` and `CLEVER_CLIENT_SECRET` to see your own districts.",
+            icon=":material/science:",
+        )
+    fresh = loaders.freshness(ctx.db_path, ctx.data_version)
+    with st.sidebar:
+        st.caption(f"**Data pulled** {age(fresh['last_pulled_at'], ctx.now)} · {fresh['districts']} districts")
+        run = fresh["last_run"]
+        if run:
+            failed = f", {run['districts_failed']} failed" if run["districts_failed"] else ""
+            st.caption(
+                f"Last sync #{run['id']} ({run['mode']}): **{run['outcome']}**{failed}, "
+                f"{age(run['finished_at'] or run['started_at'], ctx.now)}"
+            )
+        else:
+            st.caption("No sync has run yet.")
+        st.caption(f"Acting as `{ctx.actor}` · cache `{ctx.db_path}`")
+
+
+def mask_name(name: Any) -> str:
+    """'Ada Lovelace' → 'A. L.': enough to tell rows apart, not enough to identify a student."""
+    parts = str(name or "").split()
+    return " ".join(f"{p[0]}." for p in parts) if parts else ""
+
+
+def mask_email(email: Any) -> str:
+    """'ada.lovelace@school.org' → 'a•••@school.org'."""
+    text = str(email or "")
+    if "@" not in text:
+        return "•••" if text else ""
+    local, domain = text.split("@", 1)
+    return f"{local[:1]}•••@{domain}"
+
+
+def district_url(district_id: str) -> str:
+    """A relative deep link to a district page (works in a table's link column)."""
+    return f"district?district={district_id}"
+
+
+def selected_rows(event: Any) -> list[int]:
+    """Positional rows of a dataframe selection event (empty when nothing is selected)."""
+    try:
+        return list(event.selection.rows)
+    except AttributeError:
+        return list((event or {}).get("selection", {}).get("rows", []))

@@ -1,0 +1,161 @@
+"""District: one district's health, trend and problems, with "Sync now" and "Send invitation"."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lmsdata.health import transitions
+from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui.frame import Context, show
+
+SYNC_FLAG = "district_sync"
+INVITE_FLAG = "district_invite"
+
+
+def render(ctx: Context) -> None:
+    names = loaders.district_names(ctx.db_path, ctx.data_version)
+    if not names:
+        st.title("District")
+        widgets.empty("No districts in the cache yet. Run a sync first (`lmsdata sync --full`, or the Sync log page).")
+        return
+    district_id = pick(names)
+    if district_id is None:
+        return
+    row = loaders.district(ctx.db_path, ctx.data_version, district_id)
+    frame = loaders.district_health(ctx)
+    matches = frame[frame["id"] == district_id]
+    if row is None or matches.empty:
+        st.warning(f"The cache has no district with id `{district_id}`. Pick one from the list above.")
+        return
+    health = matches.iloc[0]
+    header(ctx, row, health)
+    trend(ctx, district_id)
+    act(ctx, row)
+    details(ctx, district_id)
+
+
+def pick(names: dict[str, str]) -> str | None:
+    """The district from `?district=`, kept in the URL so the page can be shared."""
+    wanted = st.query_params.get("district")
+    ids = list(names)
+    if wanted and wanted not in names:
+        st.title("District")
+        st.warning(f"The cache has no district with id `{wanted}`. Pick one below.")
+        wanted = None
+    chosen = st.selectbox(
+        "District", ids, index=ids.index(wanted) if wanted else None, format_func=lambda d: f"{names[d]} · {d}",
+        placeholder="Choose a district", key=f"district_pick_{wanted or ''}",
+    )
+    if chosen is None:
+        widgets.empty("Choose a district, or open one from the Overview table.")
+        return None
+    if chosen != wanted:
+        st.query_params["district"] = chosen
+    return str(chosen)
+
+
+def header(ctx: Context, row: dict, health: pd.Series) -> None:
+    st.title(row["name"])
+    widgets.status_badge(health["health"])
+    st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {health['next_step']}")
+    if row.get("last_sync_error"):
+        st.error(f"The last pull of this district failed: {row['last_sync_error']}")
+    cols = st.columns(6)
+    cols[0].metric("LMS", row.get("lms_type") or "(none)")
+    cols[1].metric("lms_state", row.get("lms_state") if row.get("lms_state") is not None else "(null)")
+    cols[2].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now))
+    cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now))
+    cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
+    cols[5].metric("Failed pushes", int(health.get("failed_pushes") or 0))
+    cols = st.columns(3)
+    for col, kind, unmatched in (
+        (cols[0], "students", "unmatched_students"),
+        (cols[1], "teachers", "unmatched_teachers"),
+        (cols[2], "sections", "unsynced_sections"),
+    ):
+        value = row.get(f"matched_{kind}")
+        col.metric(f"Matched {kind}", "n/a" if value is None else f"{value:.0f}%",
+                   help=f"{row.get(unmatched) or 0} not matched")
+    contact = " · ".join(str(v) for v in (row.get("contact_name"), row.get("contact_title"), row.get("contact_email"))
+                         if v)
+    if contact:
+        st.caption(f"District contact: {contact}")
+
+
+def trend(ctx: Context, district_id: str) -> None:
+    history = loaders.history(ctx.db_path, ctx.data_version, district_id)
+    if history.empty:
+        return
+    left, right = st.columns(2)
+    figure = go.Figure()
+    for kind in ("students", "teachers", "sections"):
+        figure.add_trace(go.Scatter(x=history["pulled_at"], y=history[f"matched_{kind}"], mode="lines+markers",
+                                    name=kind))
+    figure.update_layout(title="Matched % over time", height=300, yaxis={"range": [0, 105]},
+                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    left.plotly_chart(figure, key="district_trend")
+    states = history["lms_state"].fillna("(null)").replace("", "(not connected)")
+    timeline = go.Figure(go.Scatter(x=history["pulled_at"], y=states, mode="lines+markers", line_shape="hv"))
+    timeline.update_layout(title="lms_state over time", height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    right.plotly_chart(timeline, key="district_states")
+    changes = transitions(history.to_dict("records"))
+    if changes:
+        st.dataframe(
+            pd.DataFrame([{"when": c.at, "change": c.summary, "worse": "yes" if c.regression else ""}
+                          for c in reversed(changes)]),
+            hide_index=True,
+        )
+
+
+def act(ctx: Context, row: dict) -> None:
+    sync_col, invite_col = st.columns(2)
+    with sync_col:
+        if st.button("Sync now", icon=":material/sync:", key="district_sync_button"):
+            confirm.ask(SYNC_FLAG, row["id"])
+        confirm.question(SYNC_FLAG, f"Pull **{row['name']}** from Clever now?", "Sync now",
+                         lambda district_id: actions.sync_now(ctx, [district_id]))
+        confirm.last_outcome(SYNC_FLAG)
+    with invite_col, st.expander("Send invitation", icon=":material/mail:"):
+        with st.form("district_invite_form"):
+            email = st.text_input("To", value=row.get("contact_email") or "")
+            message = st.text_area("Personal message (optional)")
+            sent = st.form_submit_button("Send invitation")
+        if sent:
+            confirm.remember(INVITE_FLAG, actions.invite(ctx, row["id"], email.strip(), message.strip()))
+            st.rerun()
+        confirm.last_outcome(INVITE_FLAG)
+
+
+def details(ctx: Context, district_id: str) -> None:
+    only = (district_id,)
+    here = ["district_id", "district", "district_name", "lms_type", "message"]  # same for every row on this page
+    tabs = st.tabs(["Unsynced sections", "Unmatched users", "Recent pushes", "Sync history", "Invitations"])
+    with tabs[0]:
+        _table(loaders.unsynced_sections(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
+               "Every section is synced in the LMS.")
+    with tabs[1]:
+        _table(loaders.unmatched_users(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
+               "Every student and teacher is matched.")
+    with tabs[2]:
+        pushes = loaders.pushes(ctx.db_path, ctx.data_version, district_ids=only, limit=200)
+        if not pushes.empty:
+            pushes["student"] = pushes["student"].map(widgets.mask_name)  # revealed only on the Failed pushes page
+        _table(pushes, [*here, "student_email"], "No grade pushes for this district yet.")
+    with tabs[3]:
+        _table(loaders.sync_run_districts(ctx.db_path, ctx.data_version, district_id=district_id), here,
+               "This district has not been synced yet.")
+    with tabs[4]:
+        _table(loaders.invitations(ctx.db_path, ctx.data_version, district_id=district_id), here,
+               "No invitation sent to this district yet.")
+
+
+def _table(frame: pd.DataFrame, hidden: list[str], when_empty: str) -> None:
+    if frame.empty:
+        widgets.empty(when_empty)
+    else:
+        st.dataframe(frame.drop(columns=[c for c in hidden if c in frame.columns]), hide_index=True)
+
+
+show(render)

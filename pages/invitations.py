@@ -1,0 +1,110 @@
+"""Invitations: send LMS Connect invitations, follow them until accepted, resend or cancel; inbound requests."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui.frame import Context, show
+
+SEND_FLAG = "invitations_send"
+ROW_FLAG = "invitations_row"  # {"action": "resend" | "cancel", "id": invitation id}
+
+
+def render(ctx: Context) -> None:
+    st.title("Invitations")
+    st.caption("Clever has no API for LMS Connect invitations: an invitation is an e-mail to the district's "
+               "contact, marked accepted automatically when a later sync sees the district's lms_state set.")
+    names = loaders.district_names(ctx.db_path, ctx.data_version)
+    if not names:
+        widgets.empty("No districts in the cache yet. Run a sync first (`lmsdata sync --full`, or the Sync log page).")
+        return
+    send_form(ctx, names)
+    listing(ctx)
+    inbound(ctx)
+    if ctx.is_demo:
+        demo_mailbox(ctx)
+
+
+def send_form(ctx: Context, names: dict[str, str]) -> None:
+    frame = loaders.district_health(ctx)
+    candidates = frame[frame["health"] == "not_connected"]
+    with st.expander("Send an invitation", expanded=True, icon=":material/send:"):
+        pick, _ = st.columns([3, 2])
+        ids = list(candidates["id"]) + [d for d in names if d not in set(candidates["id"])]
+        district_id = pick.selectbox(
+            "District", ids, index=None, format_func=lambda d: f"{names[d]} · {d}", key="invite_district",
+            placeholder="districts not connected yet come first",
+        )
+        contact = loaders.district(ctx.db_path, ctx.data_version, district_id) if district_id else None
+        with st.form("invite_form", clear_on_submit=False):
+            email = st.text_input(
+                "To", value=(contact or {}).get("contact_email") or "", key=f"invite_to_{district_id}",
+                help="Prefilled with the district contact Clever reports; change it if needed.",
+            )
+            message = st.text_area("Personal message (optional)", key="invite_message")
+            sent = st.form_submit_button("Send invitation", type="primary")
+        if sent:
+            if not district_id:
+                confirm.remember(SEND_FLAG, actions.Outcome(False, "Choose the district to invite first."))
+            else:
+                confirm.remember(SEND_FLAG, actions.invite(ctx, district_id, email.strip(), message.strip()))
+            st.rerun()
+        confirm.last_outcome(SEND_FLAG)
+
+
+def listing(ctx: Context) -> None:
+    st.subheader("Sent invitations")
+    rows = loaders.invitations(ctx.db_path, ctx.data_version)
+    confirm.last_outcome(ROW_FLAG)
+    if rows.empty:
+        widgets.empty("No invitation sent yet. Invite a district that is not connected with the form above.")
+        return
+    states = st.multiselect("State", sorted(rows["state"].unique()), key="invitations_state")
+    shown = rows[rows["state"].isin(states)] if states else rows
+    st.caption("Select an invitation to resend or cancel it.")
+    event = st.dataframe(
+        shown[["id", "district_name", "email", "state", "sent_at", "expires_at", "accepted_at", "cancelled_at",
+               "error", "actor", "resent_from", "replaced_by"]],
+        hide_index=True, on_select="rerun", selection_mode="single-row", key="invitations_table",
+        column_config={"district_name": "District"},
+    )
+    selected = widgets.selected_rows(event)
+    if selected:
+        row = shown.iloc[selected[0]]
+        invitation_id = int(row["id"])
+        left, right, _ = st.columns([1, 1, 4])
+        if left.button("Resend", key="invitation_resend", disabled=row["state"] in ("accepted", "sending")):
+            confirm.ask(ROW_FLAG, {"action": "resend", "id": invitation_id})
+        if right.button("Cancel invitation", key="invitation_cancel", disabled=row["state"] != "sent"):
+            confirm.ask(ROW_FLAG, {"action": "cancel", "id": invitation_id})
+    payload = confirm.pending(ROW_FLAG)
+    if payload:
+        verb = "Send invitation {id} again" if payload["action"] == "resend" else "Cancel invitation {id}"
+        confirm.question(
+            ROW_FLAG, verb.format(**payload) + "?", "Yes",
+            lambda p: (actions.resend if p["action"] == "resend" else actions.cancel)(ctx, p["id"]),
+        )
+
+
+def inbound(ctx: Context) -> None:
+    st.subheader("Inbound requests")
+    rows = loaders.inbound_requests(ctx.db_path, ctx.data_version)
+    if rows.empty:
+        widgets.empty("No district is waiting for us to approve its LMS Connect request.")
+        return
+    st.caption("These districts asked to connect (lms_state pending_authorization): approve them in the Clever App "
+               "Dashboard, then the next sync shows them connecting.")
+    st.dataframe(rows, hide_index=True)
+
+
+def demo_mailbox(ctx: Context) -> None:
+    messages = ctx.demo.mail_sink.messages
+    with st.expander(f"Demo mailbox: {len(messages)} message(s) the local mail sink received",
+                     icon=":material/inbox:"):
+        for message in reversed(messages[-20:]):
+            st.markdown(f"**{message['Subject']}** → {message['To']}")
+            st.text(message.get_content()[:1500])
+
+
+show(render)

@@ -1,0 +1,140 @@
+"""Overview: which districts need us, why, and who owns the next step."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lmsdata.health import STATUS_BY_NAME, urgency
+from lmsdata.ui import loaders, widgets
+from lmsdata.ui.frame import Context, page_path, show
+
+SORTS = {
+    "Most urgent first": (["_urgency", "failed_pushes", "name"], [True, False, True]),
+    "Name": (["name"], [True]),
+    "Lowest matched students": (["matched_students", "name"], [True, True]),
+    "Most failed pushes": (["failed_pushes", "name"], [False, True]),
+    "Oldest LMS sync": (["last_lms_sync", "name"], [True, True]),
+}
+
+
+def render(ctx: Context) -> None:
+    st.title("Overview")
+    frame = loaders.district_health(ctx)
+    if frame.empty:
+        widgets.empty(
+            "No districts in the cache yet. Run a sync (`lmsdata sync --full`, or **Sync all now** on the "
+            "Sync log page) once the app has district connections in Clever."
+        )
+        return
+    headline(ctx, frame)
+    st.plotly_chart(status_chart(frame), key="status_chart")
+    table(ctx, frame)
+
+
+def headline(ctx: Context, frame: pd.DataFrame) -> None:
+    counts = loaders.headline(ctx.db_path, ctx.data_version, ctx.now.replace(second=0, microsecond=0))
+    connected = int((frame["lms_state"] == "success").sum())
+    healthy = int((frame["health"] == "healthy").sum())
+    cols = st.columns(6)
+    cols[0].metric("Districts connected", f"{connected} of {len(frame)}", help="lms_state is success")
+    cols[1].metric("Healthy", f"{100 * healthy / len(frame):.0f}%", help=f"{healthy} districts need nothing")
+    cols[2].metric("Unmatched students", f"{counts['unmatched_students']:,}")
+    cols[3].metric("Failed pushes, last day", f"{counts['failed_last_day']:,}")
+    cols[4].metric("Failed pushes, last week", f"{counts['failed_last_week']:,}",
+                   help=f"{counts['failed_total']:,} failed pushes in all")
+    cols[5].metric("Open invitations", f"{counts['open_invitations']:,}")
+
+
+def status_chart(frame: pd.DataFrame) -> go.Figure:
+    counts = frame["health"].value_counts()
+    statuses = [s for s in STATUS_BY_NAME if s in counts.index]
+    figure = go.Figure(
+        go.Bar(
+            x=[int(counts[s]) for s in statuses],
+            y=[STATUS_BY_NAME[s].label for s in statuses],
+            orientation="h",
+            marker_color=[STATUS_BY_NAME[s].colour for s in statuses],
+            text=[int(counts[s]) for s in statuses],
+        )
+    )
+    figure.update_layout(
+        title="Districts by status", height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis={"autorange": "reversed"}, xaxis_title="districts",
+    )
+    return figure
+
+
+def table(ctx: Context, frame: pd.DataFrame) -> None:
+    left, middle, right, search_col, sort_col = st.columns([2, 2, 2, 3, 2])
+    statuses = left.multiselect(
+        "Status", list(STATUS_BY_NAME), format_func=lambda s: STATUS_BY_NAME[s].label, key="overview_status"
+    )
+    lms_types = middle.multiselect("LMS", sorted(frame["lms_type"].fillna("").unique()),
+                                   format_func=lambda t: t or "(none)", key="overview_lms")
+    owners = right.multiselect("Owner", sorted(frame["owner"].unique()), format_func=widgets.owner_label,
+                               key="overview_owner")
+    search = search_col.text_input("Search", placeholder="district name or id", key="overview_search")
+    sort = sort_col.selectbox("Sort by", list(SORTS), key="overview_sort")
+
+    shown = frame
+    if statuses:
+        shown = shown[shown["health"].isin(statuses)]
+    if lms_types:
+        shown = shown[shown["lms_type"].fillna("").isin(lms_types)]
+    if owners:
+        shown = shown[shown["owner"].isin(owners)]
+    if search.strip():
+        needle = search.strip().lower()
+        shown = shown[shown["name"].str.lower().str.contains(needle, regex=False) | (shown["id"] == search.strip())]
+    if shown.empty:
+        widgets.empty("No district matches these filters. Clear a filter or the search to see more.")
+        return
+    by, ascending = SORTS[sort]
+    shown = shown.assign(_urgency=shown["health"].map(urgency)).sort_values(by, ascending=ascending,
+                                                                             na_position="first")
+    shown = shown.reset_index(drop=True)
+    now = ctx.now
+    view = pd.DataFrame(
+        {
+            "Status": shown["health"].map(widgets.status_label),
+            "District": shown["name"],
+            "LMS": shown["lms_type"].fillna(""),
+            "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
+            "Students %": shown["matched_students"],
+            "Teachers %": shown["matched_teachers"],
+            "Sections %": shown["matched_sections"],
+            "Unmatched students": shown["unmatched_students"],
+            "Unmatched teachers": shown["unmatched_teachers"],
+            "Unsynced sections": shown["unsynced_sections"],
+            "Failed pushes": shown["failed_pushes"],
+            "Last LMS sync": shown["last_lms_sync"].map(lambda v: widgets.age(v, now)),
+            "Last pull": shown["last_pulled_at"].map(lambda v: widgets.age(v, now)),
+            "Owner": shown["owner"].map(widgets.owner_label),
+            "Next step": shown["next_step"],
+            "Open": shown["id"].map(widgets.district_url),
+        }
+    )
+    st.caption(f"{len(shown)} of {len(frame)} districts · select a row to open the district")
+    percent = {"format": "%.0f%%", "min_value": 0, "max_value": 100}
+    event = st.dataframe(
+        view,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="overview_table",
+        column_config={
+            "Students %": st.column_config.ProgressColumn(**percent),
+            "Teachers %": st.column_config.ProgressColumn(**percent),
+            "Sections %": st.column_config.ProgressColumn(**percent),
+            "Open": st.column_config.LinkColumn(display_text="open"),
+            "Next step": st.column_config.TextColumn(width="large"),
+        },
+    )
+    rows = widgets.selected_rows(event)
+    if rows:
+        st.switch_page(page_path("district"), query_params={"district": shown.iloc[rows[0]]["id"]})
+
+
+show(render)

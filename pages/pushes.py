@@ -1,0 +1,181 @@
+"""Failed pushes: why grades did not land, who fixes each kind, and safe retries with a result per push."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from lmsdata.pushes.taxonomy import Category
+from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui.frame import Context, show
+
+RETRY_FLAG = "pushes_retry"
+REVEALED = "pushes_revealed"
+SHOWN_ROWS = 1000
+
+
+def category(slug: str) -> Category | None:
+    try:
+        return Category.from_slug(slug)
+    except ValueError:
+        return None
+
+
+def render(ctx: Context) -> None:
+    st.title("Failed pushes")
+    confirm.last_outcome(RETRY_FLAG)
+    groups = loaders.failed_by_category(ctx.db_path, ctx.data_version)
+    if groups.empty:
+        widgets.empty("No failed grade pushes: every grade that was pushed reached Clever. Nothing to do.")
+        return
+    summary(groups)
+    clusters(ctx)
+    listing(ctx, groups)
+
+
+def summary(groups: pd.DataFrame) -> None:
+    total, ready = int(groups["pushes"].sum()), int(groups["ready"].sum())
+    cols = st.columns(3)
+    cols[0].metric("Failed or unknown", f"{total:,}")
+    cols[1].metric("Look ready to retry", f"{ready:,}", help="The cache says the blocking condition is gone; "
+                   "the retry checks again with Clever before sending.")
+    cols[2].metric("Categories", len(groups))
+    st.subheader("By category and owner")
+    view = groups.assign(
+        label=groups["category"].map(lambda c: category(c).label if category(c) else c),
+        owner=groups["category"].map(lambda c: widgets.owner_label(category(c).owner) if category(c) else "?"),
+        next_step=groups["category"].map(lambda c: category(c).next_step if category(c) else ""),
+    )
+    st.dataframe(
+        view[["label", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]],
+        hide_index=True,
+        column_config={"label": "Category", "owner": "Owner", "next_step": st.column_config.TextColumn(
+            "Next step", width="large")},
+    )
+
+
+def clusters(ctx: Context) -> None:
+    found = loaders.failure_clusters(ctx.db_path, ctx.data_version)
+    st.subheader("The same error across districts")
+    st.caption("An error in many districts at once points at Clever or an LMS (an outage, an API change); "
+               "an error in one district points at that district's setup.")
+    view = found.assign(
+        scope=found["districts"].map(lambda n: "many districts: likely outage" if n >= 3 else
+                                     ("one district" if n == 1 else "two districts")),
+        district_ids=found["district_ids"].map(", ".join),
+    )
+    st.dataframe(
+        view[["error", "last_status", "lms_type", "kind", "pushes", "districts", "scope", "first_seen", "last_seen",
+              "district_ids"]],
+        hide_index=True,
+        column_config={"last_status": "HTTP", "lms_type": "LMS", "kind": "Operation"},
+    )
+
+
+def listing(ctx: Context, groups: pd.DataFrame) -> None:
+    st.subheader("Pushes")
+    names = loaders.district_names(ctx.db_path, ctx.data_version)
+    c1, c2, c3 = st.columns([3, 3, 2])
+    categories = tuple(c1.multiselect("Category", list(groups["category"]), key="pushes_category",
+                                      format_func=lambda c: category(c).label if category(c) else c))
+    district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
+    ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
+    rows = loaders.failed_pushes(ctx.db_path, ctx.data_version, district_ids=district_ids, categories=categories,
+                                 ready_only=ready_only, limit=SHOWN_ROWS)
+    if rows.empty:
+        widgets.empty("No failed push matches these filters. Clear a filter to see more.")
+        return
+    view = pd.DataFrame(
+        {
+            "Push": rows["id"],
+            "Ready": rows["ready"].map({1: "✅ ready", 0: "⛔ blocked"}).fillna("❔ unknown"),
+            "Category": rows["category"].map(lambda c: category(c).label if c and category(c) else c or ""),
+            "Owner": rows["category"].map(lambda c: widgets.owner_label(category(c).owner) if c and category(c)
+                                          else ""),
+            "District": rows["district"],
+            "Section": rows["section"],
+            "Student": rows["student"].map(widgets.mask_name),
+            "Operation": rows["kind"],
+            "HTTP": rows["last_status"],
+            "Clever said": rows["last_message"],
+            "Attempts": rows["attempts"],
+            "Last attempt": rows["updated_at"],
+        }
+    )
+    st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
+               "retry them or to see their attempts")
+    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row", key="pushes_table")
+    chosen = [int(rows.iloc[i]["id"]) for i in widgets.selected_rows(event)]
+    ready_total = int(groups["ready"].sum())
+    left, right, _ = st.columns([2, 2, 4])
+    if left.button(f"Retry selected ({len(chosen)})", disabled=not chosen, key="pushes_retry_selected"):
+        confirm.ask(RETRY_FLAG, {"push_ids": chosen})
+    if right.button(f"Retry all that look ready ({ready_total:,})", disabled=not ready_total, key="pushes_retry_ready"):
+        ready_ids = loaders.failed_pushes(ctx.db_path, ctx.data_version, ready_only=True, limit=None)["id"]
+        confirm.ask(RETRY_FLAG, {"push_ids": [int(i) for i in ready_ids]})
+    payload = confirm.pending(RETRY_FLAG)
+    if payload:
+        n = len(payload["push_ids"])
+        confirm.question(
+            RETRY_FLAG,
+            f"Retry {n:,} push{'es' if n != 1 else ''}? Each is checked against Clever first: a push that is still "
+            "blocked is skipped with its reason, and only the newest grade per student and assignment is sent.",
+            "Retry now",
+            lambda p: actions.retry(ctx, p["push_ids"]),
+        )
+    if chosen:
+        details(ctx, chosen[0])
+
+
+def details(ctx: Context, push_id: int) -> None:
+    push = loaders.push(ctx.db_path, ctx.data_version, push_id)
+    if push is None:
+        return
+    revealed = push_id in st.session_state.get(REVEALED, set())
+    with st.container(border=True):
+        st.markdown(f"**Push {push_id}** · {push['kind']} · {push['state']} · {push['district']}")
+        found = category(push["category"]) if push["category"] else None
+        if found:
+            st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
+        student, email = push["student"], push["student_email"]
+        if push["student_id"]:
+            if revealed:
+                st.markdown(f"Student: **{student}** · {email} · `{push['student_id']}`")
+            else:
+                st.markdown(f"Student: **{widgets.mask_name(student)}** · {widgets.mask_email(email)}")
+                if st.button("Reveal student details", key=f"reveal_{push_id}",
+                             help="Shows the name and e-mail; the reveal is written to the audit log."):
+                    reveal(ctx, push_id)
+                    st.rerun()
+        payload = json.loads(push["payload"] or "{}")
+        st.json(payload if revealed else _masked(payload, student, email), expanded=False)
+        attempts = loaders.push_attempts(ctx.db_path, ctx.data_version, push_id)
+        if attempts.empty:
+            widgets.empty("No attempt recorded for this push yet.")
+        else:
+            st.dataframe(attempts, hide_index=True)
+
+
+def _masked(payload: object, student: str | None, email: str | None) -> object:
+    """The payload with the student's name and e-mail masked wherever they appear."""
+    text = json.dumps(payload)
+    for secret, mask in ((email, widgets.mask_email(email)), (student, widgets.mask_name(student))):
+        if secret:
+            text = text.replace(secret, mask)
+    return json.loads(text)
+
+
+def reveal(ctx: Context, push_id: int) -> None:
+    from lmsdata import audit
+    from lmsdata.db import bump_data_version, connect
+
+    with connect(ctx.db_path) as db, db.conn:
+        audit.record(db, actor=ctx.actor, action="reveal", target=f"push:{push_id}", outcome="ok",
+                     params={"what": "student name and e-mail"})
+        bump_data_version(db)
+    st.session_state.setdefault(REVEALED, set()).add(push_id)
+
+
+show(render)

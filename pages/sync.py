@@ -1,0 +1,82 @@
+"""Sync log: every pull from Clever with per-district outcomes, the events received, lms_state changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lmsdata.health import transitions
+from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui.frame import Context, show
+
+SYNC_FLAG = "sync_all"
+
+
+def render(ctx: Context) -> None:
+    st.title("Sync log")
+    if st.button("Sync all now", icon=":material/sync:", key="sync_all_button",
+                 help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
+        confirm.ask(SYNC_FLAG, True)
+    confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
+                     "Sync now", lambda _: actions.sync_now(ctx, None))
+    confirm.last_outcome(SYNC_FLAG)
+
+    runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "lms_state changes"])
+    with runs_tab:
+        runs(ctx)
+    with events_tab:
+        events(ctx)
+    with changes_tab:
+        changes(ctx)
+
+
+def runs(ctx: Context) -> None:
+    found = loaders.sync_runs(ctx.db_path, ctx.data_version)
+    if found.empty:
+        widgets.empty("No sync has run yet. Press **Sync all now**, or run `lmsdata sync --full`.")
+        return
+    st.caption("Select a run to see each district's outcome.")
+    event = st.dataframe(
+        found[["id", "outcome", "mode", "started_at", "finished_at", "districts_total", "districts_failed", "requests",
+               "records", "actor", "error"]],
+        hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
+    )
+    rows = widgets.selected_rows(event)
+    run_id = int(found.iloc[rows[0]]["id"]) if rows else int(found.iloc[0]["id"])
+    st.markdown(f"**Run #{run_id}, per district**")
+    per_district = loaders.sync_run_districts(ctx.db_path, ctx.data_version, run_id=run_id)
+    if per_district.empty:
+        widgets.empty("This run recorded no district (it may have stopped before the first one).")
+        return
+    failed = per_district[per_district["outcome"] != "success"]
+    if not failed.empty:
+        st.warning(f"{len(failed)} district(s) did not sync in this run; the reason is in the error column.")
+    st.dataframe(per_district.drop(columns=["run_id"]), hide_index=True)
+
+
+def events(ctx: Context) -> None:
+    found = loaders.events(ctx.db_path, ctx.data_version)
+    if found.empty:
+        widgets.empty("No Clever events received yet: incremental syncs record them (a first full sync has none).")
+        return
+    st.caption(f"The newest {len(found):,} events")
+    st.dataframe(found, hide_index=True)
+
+
+def changes(ctx: Context) -> None:
+    history = loaders.history(ctx.db_path, ctx.data_version)
+    found = transitions(history.to_dict("records")) if not history.empty else []
+    if not found:
+        widgets.empty("No change in any district's LMS state or matching yet: they show up after the second sync.")
+        return
+    names = loaders.district_names(ctx.db_path, ctx.data_version)
+    st.dataframe(
+        pd.DataFrame(
+            [{"when": c.at, "district": names.get(c.district_id, c.district_id), "change": c.summary,
+              "worse": "yes" if c.regression else "", "district_id": c.district_id} for c in reversed(found)]
+        ),
+        hide_index=True,
+    )
+
+
+show(render)
