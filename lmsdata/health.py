@@ -150,8 +150,9 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
 
     An optional `lms_state_since` (ISO time the current lms_state was first seen, see
     `state_since`) lets the rules tell a setup that is progressing from one that is stuck.
+    Without `thresholds`, the LMSDATA_* environment variables (or the defaults) apply.
     """
-    t = thresholds or Thresholds()
+    t = thresholds or Thresholds.from_env()
     row = district_row
     findings = [
         *_sync_error_findings(row),
@@ -434,7 +435,7 @@ _STATE_RANK = {
 
 def transitions(history_rows: Sequence[Mapping[str, Any]], *, thresholds: Thresholds | None = None) -> list[Transition]:
     """Changes between consecutive snapshots of each district, oldest first."""
-    t = thresholds or Thresholds()
+    t = thresholds or Thresholds.from_env()
     found: list[Transition] = []
     for district_id, rows in _by_district(history_rows).items():
         for before, after in pairwise(rows):

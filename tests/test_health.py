@@ -46,6 +46,13 @@ HEALTHY: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def default_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table states the default rules: no LMSDATA_* override from the developer's shell."""
+    for name in ("MATCH_TARGET", "STALE_SYNC_HOURS", "STUCK_SETUP_DAYS", "FAILED_PUSHES_ALERT", "MATCH_DROP_POINTS"):
+        monkeypatch.delenv(f"LMSDATA_{name}", raising=False)
+
+
 def row(**changes: Any) -> dict[str, Any]:
     return {**HEALTHY, **changes}
 
@@ -242,6 +249,15 @@ def test_thresholds_change_the_verdict() -> None:
     lenient = Thresholds(match_target=90, stale_sync_hours=24 * 7, failed_pushes_alert=5)
     assert assess(district, now=NOW).status == "action_needed"
     assert assess(district, now=NOW, thresholds=lenient).status == "healthy"
+
+
+def test_environment_sets_the_default_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    district = row(matched_students=92.0)
+    assert assess(district, now=NOW).status == "below_target"
+    monkeypatch.setenv("LMSDATA_MATCH_TARGET", "90")
+    assert assess(district, now=NOW).status == "healthy"
+    monkeypatch.setenv("LMSDATA_MATCH_DROP_POINTS", "1")
+    assert [t.kind for t in transitions(HISTORY)].count("matched_students_drop") == 2
 
 
 def test_failed_push_alert_zero_disables_the_rule() -> None:
