@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -94,43 +95,56 @@ def compose(
     """The invitation e-mail: what LMS Connect is, how to connect, who to ask."""
     sender_name, sender_address = parseaddr(mail_from)
     sender = sender_name or sender_address
-    greeting = f"Hello {district['contact_name'].split()[0]}," if district.get("contact_name") else "Hello,"
-    personal = f"{message.strip()}\n\n" if message and message.strip() else ""
-    body = f"""{greeting}
-
-{personal}{sender} invites {district["name"]} to connect your learning management system (LMS) to
-Clever with Clever LMS Connect.
-
-What LMS Connect does
-Clever links your LMS (Canvas, Schoology or Google Classroom) to the apps you already roster
-through Clever. Once it is connected, assignments and grades from our app go straight into your
-teachers' LMS gradebooks, and Clever matches your students, teachers and sections to their LMS
-accounts. Your SIS rostering does not change.
-
-How to connect (about 15 minutes, for a Clever district admin together with an LMS admin)
-1. Sign in to your Clever district dashboard (https://clever.com/signin).
-2. Open the LMS Connect settings and choose your LMS. Clever's help center explains each
-   screen: search for "LMS Connect" at https://support.clever.com.
-3. Authorize Clever when your LMS asks, using an LMS administrator account.
-4. Check that our app is shared with the schools and sections whose grades should sync.
-
-Clever then reads your LMS and matches users and sections, usually within a day. We see the
-connection on our side as soon as it is active, so you do not need to reply. If some students or
-sections do not match, Clever support helps districts resolve it.
-
-Questions? Reply to this e-mail{f" or write to {sender_address}" if sender_address else ""}.
-This invitation is open until {expires:%B} {expires.day}, {expires.year}.
-
-{sender}
-(Clever district id: {district["id"]})
-"""
+    write_to = f" or write to {sender_address}" if sender_address else ""
+    paragraphs = [
+        f"Hello {district['contact_name'].split()[0]}," if district.get("contact_name") else "Hello,",
+        *([message.strip()] if message and message.strip() else []),
+        f"{sender} invites {district['name']} to connect your learning management system (LMS) to Clever "
+        "with Clever LMS Connect.",
+        "What LMS Connect does: Clever links your LMS (Canvas, Schoology or Google Classroom) to the apps "
+        "you already roster through Clever. Once it is connected, assignments and grades from our app go "
+        "straight into your teachers' LMS gradebooks, and Clever matches your students, teachers and "
+        "sections to their LMS accounts. Your SIS rostering does not change.",
+        "How to connect (for a Clever district admin, with an LMS administrator at hand):",
+    ]
+    steps = [
+        "Sign in to your Clever district dashboard (https://clever.com/signin).",
+        "Open the LMS Connect settings and choose your LMS. Clever's help center explains each screen: "
+        'search for "LMS Connect" at https://support.clever.com.',
+        "Authorize Clever when your LMS asks, using an LMS administrator account.",
+        "Check that our app is shared with the schools and sections whose grades should sync.",
+    ]
+    closing = [
+        "Clever then reads your LMS and matches users and sections; this can take from a few hours to a "
+        "few days. We see the connection on our side as soon as it is active, so you do not need to reply. "
+        "If some students or sections do not match, Clever support helps districts resolve it.",
+        f"Questions? Reply to this e-mail{write_to}. This invitation is open until "
+        f"{expires:%B} {expires.day}, {expires.year}.",
+        f"{sender}\n(Clever district id: {district['id']})",
+    ]
+    body = "\n\n".join(
+        [
+            *(_wrap(p) for p in paragraphs),
+            "\n".join(_wrap(step, f"{n}. ") for n, step in enumerate(steps, 1)),
+            *(_wrap(p) for p in closing),
+        ]
+    )
     msg = EmailMessage()
     msg["Subject"] = f"Connect {district['name']}'s LMS to Clever for {sender}"
     msg["From"] = mail_from
     msg["To"] = formataddr((district.get("contact_name") or "", email))
     msg["Reply-To"] = mail_from
-    msg.set_content(body)
+    msg.set_content(body + "\n")
     return msg
+
+
+def _wrap(text: str, bullet: str = "") -> str:
+    """Plain-text mail reads best at 72 columns; keep the writer's own line breaks."""
+    indent = " " * len(bullet)
+    lines = text.splitlines() or [""]
+    first = textwrap.fill(lines[0], 72, initial_indent=bullet, subsequent_indent=indent, break_on_hyphens=False)
+    rest = [textwrap.fill(line, 72, initial_indent=indent, subsequent_indent=indent) for line in lines[1:]]
+    return "\n".join([first, *rest])
 
 
 # ---------------------------------------------------------------------------------------------
