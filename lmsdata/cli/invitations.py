@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,6 +49,27 @@ def _mailer(settings: Settings) -> Mailer:
         raise click.UsageError(str(exc)) from None
 
 
+def _send(
+    action: Callable[..., dict[str, Any]],
+    target: str | int,
+    email: str | None,
+    message: str | None,
+    db_path: Path | None,
+    actor: str | None,
+) -> None:
+    """Run `invitations.invite` or `.resend` with the configured mail server and report the outcome."""
+    settings = settings_for(db_path)
+    mailer = _mailer(settings)
+    try:
+        row = action(
+            settings.db_path, target, email=email, message=message, actor=default_actor(actor),
+            mailer=mailer, mail_from=settings.mail_from, expiry_days=settings.invitation_expiry_days,
+        )  # fmt: skip
+    except invitations.InvitationError as exc:
+        _refused(exc)
+    _report(row)
+
+
 def _report(row: dict[str, Any]) -> None:
     """One line on the outcome; a failed send ends the command with exit code 1."""
     if row["state"] == "sent":
@@ -82,16 +104,7 @@ def invite_command(
 
     The address defaults to the district contact Clever reports; SMTP_URL says which mail server sends it.
     """
-    settings = settings_for(db_path)
-    mailer = _mailer(settings)
-    try:
-        row = invitations.invite(
-            settings.db_path, district_id, email=email, message=message, actor=default_actor(actor),
-            mailer=mailer, mail_from=settings.mail_from, expiry_days=settings.invitation_expiry_days,
-        )  # fmt: skip
-    except invitations.InvitationError as exc:
-        _refused(exc)
-    _report(row)
+    _send(invitations.invite, district_id, email, message, db_path, actor)
 
 
 @click.group("invitations", invoke_without_command=True)
@@ -127,16 +140,7 @@ def resend_command(
 
     The old invitation is closed once the new one has been sent.
     """
-    settings = settings_for(db_path)
-    mailer = _mailer(settings)
-    try:
-        row = invitations.resend(
-            settings.db_path, invitation_id, email=email, message=message, actor=default_actor(actor),
-            mailer=mailer, mail_from=settings.mail_from, expiry_days=settings.invitation_expiry_days,
-        )  # fmt: skip
-    except invitations.InvitationError as exc:
-        _refused(exc)
-    _report(row)
+    _send(invitations.resend, invitation_id, email, message, db_path, actor)
 
 
 @invitations_group.command("cancel")
