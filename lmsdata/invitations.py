@@ -228,43 +228,45 @@ def refresh_states(db: sqlite_utils.Database, now: datetime | None = None) -> di
     """
     at = _iso(now)
     grace = _iso((now or datetime.now(UTC)) - SENDING_GRACE)
-    accepted = list(
-        db.query(
-            "SELECT i.id, i.district_id, d.lms_state FROM invitations i JOIN districts d ON d.id = i.district_id "
+    # Acceptance first: a connection that a sync only sees after the expiry date still counts.
+    candidates = [
+        ("accepted", "sent", "state = 'accepted', accepted_at = ?", [at], list(db.query(
+            "SELECT i.id, i.district_id, 'The district''s lms_state is now ' || d.lms_state || '.' AS detail "
+            "FROM invitations i JOIN districts d ON d.id = i.district_id "
             "WHERE i.state = 'sent' AND TRIM(COALESCE(d.lms_state, '')) != ''"
-        )
-    )
-    accepted_ids = {row["id"] for row in accepted}
-    expired = [
-        row
-        for row in db.query(
-            "SELECT id, district_id, expires_at FROM invitations WHERE state = 'sent' AND expires_at <= ?", [at]
-        )
-        if row["id"] not in accepted_ids
-    ]
-    interrupted = list(
-        db.query(
-            "SELECT id, district_id FROM invitations WHERE state = 'sending' AND created_at <= ?",
-            [grace],
-        )
-    )
-    counts = {"accepted": len(accepted), "expired": len(expired), "failed": len(interrupted)}
-    if not any(counts.values()):
+        ))),
+        ("expired", "sent", "state = 'expired'", [], list(db.query(
+            "SELECT id, district_id, 'Not accepted by ' || expires_at || '.' AS detail FROM invitations "
+            "WHERE state = 'sent' AND expires_at <= ?", [at]
+        ))),
+        ("failed", "sending", "state = 'failed', error = ?", [INTERRUPTED], list(db.query(
+            "SELECT id, district_id, ? AS detail FROM invitations WHERE state = 'sending' AND created_at <= ?",
+            [INTERRUPTED, grace],
+        ))),
+    ]  # fmt: skip
+    counts = dict.fromkeys(("accepted", "expired", "failed"), 0)
+    if not any(rows for *_, rows in candidates):
         return counts
     with contextlib.nullcontext() if db.conn.in_transaction else _transaction(db):
-        for row in accepted:
-            db.execute("UPDATE invitations SET state = 'accepted', accepted_at = ? WHERE id = ?", [at, row["id"]])
-            _record_automatic(db, "invitation_accepted", row, f"The district's lms_state is now {row['lms_state']}.")
-        for row in expired:
-            db.execute("UPDATE invitations SET state = 'expired' WHERE id = ?", [row["id"]])
-            _record_automatic(db, "invitation_expired", row, f"Not accepted by {row['expires_at']}.")
-        for row in interrupted:
-            db.execute("UPDATE invitations SET state = 'failed', error = ? WHERE id = ?", [INTERRUPTED, row["id"]])
-            _record_automatic(db, "invitation_interrupted", row, INTERRUPTED)
-        bump_data_version(db)
+        for new_state, old_state, assignments, args, rows in candidates:
+            for row in rows:
+                # `AND state = ?` makes a concurrent refresh that got there first a no-op here.
+                moved = db.execute(
+                    f"UPDATE invitations SET {assignments} WHERE id = ? AND state = ?", [*args, row["id"], old_state]
+                ).rowcount
+                if moved:
+                    counts[new_state] += 1
+                    _record_automatic(db, _AUTOMATIC_ACTIONS[new_state], row, row["detail"])
+        if any(counts.values()):
+            bump_data_version(db)
     return counts
 
 
+_AUTOMATIC_ACTIONS = {
+    "accepted": "invitation_accepted",
+    "expired": "invitation_expired",
+    "failed": "invitation_interrupted",
+}
 INTERRUPTED = "Sending was interrupted; the e-mail may or may not have gone out. Resend it if needed."
 
 

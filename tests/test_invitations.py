@@ -289,6 +289,26 @@ def test_accepted_when_the_district_leaves_empty_lms_state(cache: Path, mailer: 
     assert "pending_authorization" in entry["detail"]
 
 
+def test_concurrent_refreshes_accept_once(cache: Path, mailer: Mailer) -> None:
+    send(cache, "d-new", mailer)
+    set_lms_state(cache, "d-new", "success")
+    barrier = threading.Barrier(4)
+    accepted: list[int] = []
+
+    def refresh() -> None:
+        with connect(cache) as db:
+            barrier.wait()
+            accepted.append(refresh_states(db, now=NOW)["accepted"])
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(accepted) == [0, 0, 0, 1]
+    assert len(audit_rows(cache, "invitation_accepted")) == 1
+
+
 def test_expiry_after_the_configured_days(cache: Path, mailer: Mailer) -> None:
     row = invite(cache, "d-new", actor="pat", mailer=mailer, expiry_days=3, now=NOW)
     with connect(cache) as db:
