@@ -136,7 +136,9 @@ def urgency(status: str) -> int:
 
 
 # A pull refused for authorization: the district removed the app or its token was revoked.
-_REVOKED = re.compile(r"revoked|invalid[_ ]token|unauthori[sz]ed|forbidden|\b40[13]\b|no (district )?token", re.I)
+_REVOKED = re.compile(
+    r"revoked|invalid[_ ]token|unauthori[sz]ed|forbidden|\b40[13]\b|no (clever |district )?token", re.I
+)
 # A pull that failed for a reason the next sync will probably not have.
 _TRANSIENT = re.compile(
     r"\b(429|50[0234])\b|rate.?limit|timed? ?out|timeout|connection|temporar|unavailable"

@@ -19,6 +19,7 @@ from lmsdata.health import (
     state_since,
     transitions,
 )
+from lmsdata.sync import NoToken
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 FRESH = "2026-11-27T06:00:00.000Z"  # 6 hours before NOW
@@ -157,6 +158,13 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
     (
         "pull refused: TokenRevoked as the sync records it",
         row(last_sync_error=str(TokenRevoked(status=401, method="GET", path="/v3.1/districts/d1"))),
+        "action_needed",
+        "district",
+        "re-authorize",
+    ),
+    (
+        "no token for the district: NoToken as the sync records it",
+        row(last_sync_error=str(NoToken("d1"))),
         "action_needed",
         "district",
         "re-authorize",
