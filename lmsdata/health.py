@@ -151,7 +151,10 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
     """The district's health from its cache row (districts columns plus `failed_pushes`).
 
     An optional `lms_state_since` (ISO time the current lms_state was first seen, see
-    `state_since`) lets the rules tell a setup that is progressing from one that is stuck.
+    `state_since`) lets the rules tell a setup that is progressing from one that is stuck;
+    optional `invitation_state`, `invitation_email` and `invitation_sent_at` (the district's
+    latest invitation, see `lmsdata.invitations.latest_invitations`) say who acts on a district
+    that is not connected.
     Without `thresholds`, the LMSDATA_* environment variables (or the defaults) apply.
     """
     t = thresholds or Thresholds.from_env()
@@ -217,15 +220,7 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
     stuck = days is not None and days > t.stuck_setup_days
     since = f" for {days:.0f} days" if days is not None else ""
     if state == "":
-        return [
-            _Finding(
-                "not_connected",
-                "partner",
-                "Send the district an LMS Connect invitation (`lmsdata invite "
-                f"{row.get('id', 'ID')}` or the Invitations page).",
-                "LMS Connect is not set up for this district (lms_state is empty).",
-            )
-        ]
+        return [_not_connected(row)]
     if state == "success":
         return []
     if state == "pending_authorization":
@@ -287,6 +282,38 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
             f"Unknown lms_state {state!r}.",
         )
     ]
+
+
+def _not_connected(row: Mapping[str, Any]) -> _Finding:
+    """Who acts on a district without LMS Connect depends on where its invitation stands."""
+    reason = "LMS Connect is not set up for this district (lms_state is empty)."
+    invited = row.get("invitation_state")
+    email = row.get("invitation_email") or "the contact"
+    sent = str(row.get("invitation_sent_at") or "")[:10]
+    if invited in ("sending", "sent"):
+        return _Finding(
+            "not_connected",
+            "district",
+            f"Wait for the district to connect: an invitation went to {email}"
+            + (f" on {sent}" if sent else "")
+            + ". Resend it if they did not get it.",
+            reason + " An invitation is open.",
+        )
+    if invited in ("failed", "expired"):
+        what = "could not be sent" if invited == "failed" else "expired without an answer"
+        return _Finding(
+            "not_connected",
+            "partner",
+            f"The last invitation to {email} {what}: check the address with the district and resend it.",
+            reason + f" The last invitation {what}.",
+        )
+    return _Finding(
+        "not_connected",
+        "partner",
+        f"Send the district an LMS Connect invitation (`lmsdata invite {row.get('id', 'ID')}` "
+        "or the Invitations page).",
+        reason,
+    )
 
 
 def _freshness_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[_Finding]:

@@ -298,6 +298,16 @@ def list_invitations(
     return list(db.query(sql, args))
 
 
+def latest_invitations(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Each district's newest invitation as `invitation_state`, `invitation_email`, `invitation_sent_at`:
+    the optional keys `health.assess` uses to say who acts on a district that is not connected."""
+    rows = db.query(
+        "SELECT district_id, state AS invitation_state, email AS invitation_email, sent_at AS invitation_sent_at "
+        "FROM invitations WHERE id IN (SELECT MAX(id) FROM invitations GROUP BY district_id)"
+    )
+    return {row.pop("district_id"): row for row in rows}
+
+
 def inbound_requests(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Districts waiting on us (lms_state pending_authorization), longest waiting first."""
     rows = list(

@@ -15,11 +15,13 @@ import pytest
 
 from lmsdata import audit
 from lmsdata.db import connect, data_version
+from lmsdata.health import assess
 from lmsdata.invitations import (
     InvitationError,
     cancel,
     inbound_requests,
     invite,
+    latest_invitations,
     list_invitations,
     refresh_states,
     resend,
@@ -338,6 +340,25 @@ def test_a_send_that_never_reported_back_becomes_failed(cache: Path) -> None:
         [row] = list_invitations(db)
     assert row["state"] == "failed"
     assert "may or may not have gone out" in row["error"]
+
+
+def test_latest_invitation_per_district_feeds_health(cache: Path, sink: MailSink, mailer: Mailer) -> None:
+    first = send(cache, "d-new", mailer)
+    resend(cache, first["id"], actor="sam", mailer=mailer, email="cio@springfield.k12.us", now=NOW)
+    sink.refuse = "550 no such user"
+    send(cache, "d-empty", mailer)
+    with connect(cache) as db:
+        latest = latest_invitations(db)
+        district = {**db["districts"].get("d-new"), **latest["d-new"]}
+    assert latest == {
+        "d-new": {"invitation_state": "sent", "invitation_email": "cio@springfield.k12.us",
+                  "invitation_sent_at": latest["d-new"]["invitation_sent_at"]},
+        "d-empty": {"invitation_state": "failed", "invitation_email": "tech@shelbyville.k12.us",
+                    "invitation_sent_at": None},
+    }  # fmt: skip
+    health = assess(district, now=NOW)
+    assert (health.status, health.owner) == ("not_connected", "district")
+    assert "cio@springfield.k12.us" in health.next_step
 
 
 def test_inbound_requests_list_districts_waiting_on_us(cache: Path) -> None:
