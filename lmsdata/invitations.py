@@ -275,35 +275,43 @@ INTERRUPTED = "Sending was interrupted; the e-mail may or may not have gone out.
 
 
 def list_invitations(
-    db: sqlite_utils.Database, *, state: str | None = None, district_id: str | None = None, limit: int | None = None
+    db: sqlite_utils.Database,
+    *,
+    state: str | None = None,
+    district_id: str | None = None,
+    limit: int | None = None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, with the district's name and, for a resent one, the invitation that replaced it."""
-    where, args = [], []
-    if state:
-        where.append("i.state = ?")
-        args.append(state)
+    """Newest first, with the district's name and, for a resent one, the invitation that replaced it.
+
+    Read-only: a sent invitation past its expiry date is shown as expired even before
+    `refresh_states` has recorded it, so pages that only read never show a stale state.
+    """
+    shown_state = "CASE WHEN i.state = 'sent' AND i.expires_at <= :now THEN 'expired' ELSE i.state END"
+    where = [f"{shown_state} = :state"] if state else []
     if district_id:
-        where.append("i.district_id = ?")
-        args.append(district_id)
+        where.append("i.district_id = :district_id")
     sql = (
-        "SELECT i.id, i.district_id, d.name AS district_name, i.email, i.state, i.created_at, i.sent_at, "
-        "i.expires_at, i.accepted_at, i.cancelled_at, i.error, i.actor, i.resent_from, "
+        f"SELECT i.id, i.district_id, d.name AS district_name, i.email, {shown_state} AS state, i.created_at, "
+        "i.sent_at, i.expires_at, i.accepted_at, i.cancelled_at, i.error, i.actor, i.resent_from, "
         "(SELECT MIN(n.id) FROM invitations n WHERE n.resent_from = i.id) AS replaced_by, i.message "
         "FROM invitations i LEFT JOIN districts d ON d.id = i.district_id"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY i.id DESC"
+        + (" LIMIT :limit" if limit else "")
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return list(db.query(sql, args))
+    params = {"now": _iso(now), "state": state, "district_id": district_id, "limit": limit}
+    return list(db.query(sql, params))
 
 
-def latest_invitations(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+def latest_invitations(db: sqlite_utils.Database, now: datetime | None = None) -> dict[str, dict[str, Any]]:
     """Each district's newest invitation as `invitation_state`, `invitation_email`, `invitation_sent_at`:
     the optional keys `health.assess` uses to say who acts on a district that is not connected."""
     rows = db.query(
-        "SELECT district_id, state AS invitation_state, email AS invitation_email, sent_at AS invitation_sent_at "
-        "FROM invitations WHERE id IN (SELECT MAX(id) FROM invitations GROUP BY district_id)"
+        "SELECT district_id, CASE WHEN state = 'sent' AND expires_at <= ? THEN 'expired' ELSE state END "
+        "AS invitation_state, email AS invitation_email, sent_at AS invitation_sent_at "
+        "FROM invitations WHERE id IN (SELECT MAX(id) FROM invitations GROUP BY district_id)",
+        [_iso(now)],
     )
     return {row.pop("district_id"): row for row in rows}
 

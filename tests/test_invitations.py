@@ -314,6 +314,12 @@ def test_concurrent_refreshes_accept_once(cache: Path, mailer: Mailer) -> None:
 def test_expiry_after_the_configured_days(cache: Path, mailer: Mailer) -> None:
     row = invite(cache, "d-new", actor="pat", mailer=mailer, expiry_days=3, now=NOW)
     with connect(cache) as db:
+        later = NOW + timedelta(days=3)
+        assert [r["state"] for r in list_invitations(db, now=later)] == ["expired"]  # shown before it is recorded
+        assert [r["id"] for r in list_invitations(db, state="expired", now=later)] == [row["id"]]
+        assert list_invitations(db, state="sent", now=later) == []
+        assert latest_invitations(db, now=later)["d-new"]["invitation_state"] == "expired"
+        assert [r["state"] for r in list_invitations(db, now=NOW)] == ["sent"]
         assert refresh_states(db, now=NOW + timedelta(days=2, hours=23))["expired"] == 0
         assert refresh_states(db, now=NOW + timedelta(days=3))["expired"] == 1
     assert states(cache) == {row["id"]: "expired"}
