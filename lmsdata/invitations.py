@@ -96,11 +96,12 @@ def compose(
     sender_name, sender_address = parseaddr(mail_from)
     sender = sender_name or sender_address
     write_to = f" or write to {sender_address}" if sender_address else ""
+    contact = _one_line(district.get("contact_name"))
+    name = _one_line(district.get("name")) or district["id"]
     paragraphs = [
-        f"Hello {district['contact_name'].split()[0]}," if district.get("contact_name") else "Hello,",
+        f"Hello {contact.split()[0]}," if contact else "Hello,",
         *([message.strip()] if message and message.strip() else []),
-        f"{sender} invites {district['name']} to connect your learning management system (LMS) to Clever "
-        "with Clever LMS Connect.",
+        f"{sender} invites {name} to connect your learning management system (LMS) to Clever with Clever LMS Connect.",
         "What LMS Connect does: Clever links your LMS (Canvas, Schoology or Google Classroom) to the apps "
         "you already roster through Clever. Once it is connected, assignments and grades from our app go "
         "straight into your teachers' LMS gradebooks, and Clever matches your students, teachers and "
@@ -130,12 +131,17 @@ def compose(
         ]
     )
     msg = EmailMessage()
-    msg["Subject"] = f"Connect {district['name']}'s LMS to Clever for {sender}"
+    msg["Subject"] = f"Connect {name}'s LMS to Clever for {sender}"
     msg["From"] = mail_from
-    msg["To"] = formataddr((district.get("contact_name") or "", email))
+    msg["To"] = formataddr((contact, email))
     msg["Reply-To"] = mail_from
     msg.set_content(body + "\n")
     return msg
+
+
+def _one_line(text: str | None) -> str:
+    """Names from Clever go into headers: no line breaks, no stray spaces."""
+    return " ".join((text or "").split())
 
 
 def _wrap(text: str, bullet: str = "") -> str:

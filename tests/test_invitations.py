@@ -136,6 +136,17 @@ def test_edited_address_wins_over_the_contact(cache: Path, sink: MailSink, maile
     assert sink.messages[0].get_content().startswith("Hello,\n\nAcme Math Support invites Ogdenville SD")
 
 
+def test_odd_names_from_clever_cannot_break_the_headers(cache: Path, sink: MailSink, mailer: Mailer) -> None:
+    with connect(cache) as db:
+        db["districts"].update("d-new", {"contact_name": "  ", "name": "Springfield\nUnified\r\nBcc: x@y.org"})
+    assert send(cache, "d-new", mailer)["state"] == "sent"
+    [mail] = sink.messages
+    assert mail["Subject"] == "Connect Springfield Unified Bcc: x@y.org's LMS to Clever for Acme Math Support"
+    assert mail["To"] == "it@springfield.k12.us"
+    assert mail["Bcc"] is None
+    assert mail.get_content().startswith("Hello,\n")
+
+
 @pytest.mark.parametrize(
     ("district_id", "kwargs", "error"),
     [
