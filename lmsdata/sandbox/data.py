@@ -152,11 +152,15 @@ class _Generator:
         self.created = iso(started_at - self.rng.uniform(300, 900) * DAY)
         self.seqs = dict.fromkeys(Kind, 0)
         self.year = int(iso(started_at)[:4])
-        town = self.rng.choice(names.TOWNS)
+        # Towns are dealt without repeats (seed-shuffled); past the list, a number keeps names unique.
+        towns = list(names.TOWNS)
+        random.Random(f"towns:{seed}").shuffle(towns)
+        town = towns[plan.index % len(towns)]
+        number = plan.index // len(towns) + 1
         suffix = self.rng.choice(names.DISTRICT_SUFFIXES)
-        self.name = f"{town} {suffix}" + (f" {plan.index}" if plan.index >= 100 else "")
+        self.name = f"{town} {suffix}" + (f" {number}" if number > 1 else "")
         initials = "".join(w[0] for w in suffix.split()).lower()
-        self.domain = f"{town.lower()}{initials}{plan.index if plan.index >= 100 else ''}.org"
+        self.domain = f"{town.lower()}{initials}{number if number > 1 else ''}.org"
 
     def next_id(self, kind: Kind) -> str:
         seq = self.seqs[kind]

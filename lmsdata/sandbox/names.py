@@ -40,7 +40,7 @@ TOWNS = _words(
     "Spokane Tacoma Yakima Bend Reno Sparks Laramie Casper Billings Bozeman Fargo Bismarck Omaha "
     "Lincolnshire Topeka Wichita Tulsa Norman Amarillo Lubbock Waco Tyler Shreveport Biloxi Mobile "
     "Macon Augusta Athens Savannah Durham Raleigh Asheville Roanoke Norfolk Frederick Annapolis "
-    "Trenton Camarillo Hartford Stamford Nashua Bangor Burlington Montpelier Scranton Erie Akron "
+    "Trenton Camarillo Hartford Stamford Nashua Bangor Brattleboro Montpelier Scranton Erie Akron "
     "Toledo Flint Lansing Kalamazoo Peoria Joliet Rockford Gary Evansville Duluth Rochester Ithaca"
 )
 

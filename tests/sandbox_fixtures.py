@@ -1,0 +1,66 @@
+"""Helpers for the sandbox's own tests: a controllable clock and a served sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from lmsdata.sandbox import Sandbox, serve
+
+CLIENT_ID = "sandbox-test-client"
+CLIENT_SECRET = "sandbox-test-secret"
+START = 1_800_000_030.0  # half a minute into a rate-limit window
+
+
+class FakeClock:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextmanager
+def served(**options: Any) -> Iterator[tuple[Sandbox, str]]:
+    """A sandbox (tiny scale unless told) on a real loopback port."""
+    settings: dict[str, Any] = {"seed": 7, "scale": "tiny", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    settings.update(options)
+    sandbox = Sandbox(**settings)
+    server = serve(sandbox, host="127.0.0.1", port=0)
+    try:
+        yield sandbox, server.url
+    finally:
+        server.close()
+
+
+def client_for(sandbox: Sandbox, url: str, district_id: str, **kwargs: Any) -> httpx.Client:
+    """An httpx client holding that district's bearer token."""
+    token = sandbox.token_for(district_id)
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10, **kwargs)
+
+
+def ready_setup(sandbox: Sandbox, lms_type: str) -> dict[str, str]:
+    """A district in `success` with that LMS, a synced section and a matched student in it."""
+    for did in sandbox.district_ids():
+        district = sandbox.district(did)
+        if district["lms_state"] != "success" or district["lms_type"] != lms_type:
+            continue
+        for section in sandbox.sections(did):
+            if not (section["lms_status"] or {}).get("synced_in_lms"):
+                continue
+            for uid in section["students"]:
+                user = sandbox.user(uid)
+                if user["lms_status"]["synced_in_lms"] and sandbox.has_launched(uid):
+                    teacher = section["teacher"]
+                    return {"district": did, "section": section["id"], "student": uid, "teacher": teacher}
+    raise LookupError(f"no ready {lms_type} setup in this sandbox")
+
+
+def first_link(payload: dict[str, Any], rel: str) -> str | None:
+    return next((link["uri"] for link in payload.get("links") or [] if link["rel"] == rel), None)

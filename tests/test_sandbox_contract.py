@@ -1,0 +1,249 @@
+"""Every sandbox route, success and error, validates against Clever's official Swagger definitions.
+
+The spec is read at test time from ../shared/clever-spec/v3.1-client.yml. Objects are checked
+strictly (no property the spec does not declare), except the documented additions: the opt-in
+district fields `last_lms_sync`/`lms_matched_percentage`, `uri` on list items, `links` on single
+objects and `previous_attributes` inside event data (clever-api.md §2.2, §4.1, §6).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sandbox_fixtures import CLIENT_ID, CLIENT_SECRET, client_for, ready_setup, served
+
+from lmsdata.sandbox import Sandbox
+
+SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "clever-spec" / "v3.1-client.yml"
+pytestmark = pytest.mark.skipif(
+    not SPEC_FILE.exists(), reason=f"Clever's spec is not present at {SPEC_FILE} (the shared folder is absent)"
+)
+
+yaml = pytest.importorskip("yaml")
+jsonschema = pytest.importorskip("jsonschema")
+
+_EXTRA_PROPERTIES = {
+    "District": {"last_lms_sync": {"type": ["string", "null"], "format": "datetime"},
+                 "lms_matched_percentage": {
+                     "type": ["object", "null"], "additionalProperties": False,
+                     "properties": {k: {"type": "number", "minimum": 0, "maximum": 100}
+                                    for k in ("students", "teachers", "sections")}}},
+}
+_LINKS = {"type": "array", "items": {"$ref": "#/definitions/Link"}}
+
+
+def _convert(node: Any, strict: bool) -> Any:
+    """Swagger 2.0 schema -> JSON Schema: x-nullable allows null, objects are closed.
+
+    Parts of an allOf and a discriminator base stay open: each sees only some of the properties.
+    """
+    if isinstance(node, list):
+        return [_convert(item, strict) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _convert(v, strict and k != "allOf") for k, v in node.items()
+           if not k.startswith("x-") and k != "discriminator"}
+    if "$ref" in out:
+        out = {"$ref": out["$ref"]}
+    elif strict and "properties" in out and "discriminator" not in node:
+        out.setdefault("additionalProperties", False)
+    if node.get("x-nullable"):
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def definitions(spec: dict[str, Any]) -> dict[str, Any]:
+    defs = copy.deepcopy(spec["definitions"])
+    for name, extra in _EXTRA_PROPERTIES.items():
+        defs[name]["properties"].update(extra)
+    for name, schema in defs.items():
+        props = schema.get("properties", {})
+        if name.endswith("Response") and "links" not in props and not name.startswith(("Assignment", "Submission")):
+            props["links"] = _LINKS  # single objects carry a self link in real responses
+            props["uri"] = {"type": "string"}  # list items carry their uri
+        if name.endswith("Object"):
+            props["previous_attributes"] = {"type": "object"}  # real placement (clever-api.md §6)
+    strict = {name: _convert(schema, strict=True) for name, schema in defs.items()}
+    return strict
+
+
+_FORMATS = {
+    "datetime": re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"),
+    "date": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    "mongo-id": re.compile(r"^[0-9a-f]{24}$"),
+}
+
+
+@pytest.fixture(scope="module")
+def check(spec: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    checker = jsonschema.FormatChecker()
+    for fmt, pattern in _FORMATS.items():
+        checker.checks(fmt)(lambda value, p=pattern: not isinstance(value, str) or bool(p.match(value)))
+    fallback = {400: "BadRequest", 401: "Unauthorized", 403: "Unauthorized", 404: "NotFound",
+                413: "BadRequest", 500: "InternalError"}
+
+    def validate(template: str, method: str, response: httpx.Response) -> None:
+        operation = spec["paths"][template.removeprefix("/v3.1")][method.lower()]
+        declared = operation["responses"].get(str(response.status_code))
+        if declared is None:
+            assert response.status_code in fallback, f"{method} {template}: undeclared {response.status_code}"
+            schema: dict[str, Any] = {"$ref": f"#/definitions/{fallback[response.status_code]}"}
+        elif "$ref" in declared:
+            schema = _convert(spec["responses"][declared["$ref"].rsplit("/", 1)[1]]["schema"], strict=True)
+        elif "schema" not in declared:
+            assert response.content == b"", f"{method} {template}: expected an empty body"
+            return
+        else:
+            schema = _convert(declared["schema"], strict=True)
+        body = response.json()
+        jsonschema.Draft7Validator({**schema, "definitions": definitions}, format_checker=checker).validate(body)
+        if template.endswith("/events") and response.status_code == 200:
+            for item in body["data"]:  # each event also matches its own type's definition
+                event_schema = {"$ref": f"#/definitions/{item['data']['type']}", "definitions": definitions}
+                jsonschema.Draft7Validator(event_schema, format_checker=checker).validate(item["data"])
+
+    return validate
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[Sandbox, str]]:
+    with served(scale="tiny") as pair:
+        yield pair
+
+
+def test_oauth_tokens_match_the_documented_shape(world: tuple[Sandbox, str]) -> None:
+    sandbox, url = world
+    response = httpx.get(f"{url}/oauth/tokens", params={"owner_type": "district"}, auth=(CLIENT_ID, CLIENT_SECRET))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["links"] == [{"rel": "self", "uri": "/oauth/tokens?owner_type=district"}]
+    assert [t["owner"] for t in body["data"]] == [{"type": "district", "id": d} for d in sandbox.district_ids()]
+    for token in body["data"]:
+        assert set(token) == {"id", "created", "owner", "access_token", "scopes"}
+        assert re.fullmatch(r"[0-9a-f]{40}", token["access_token"])
+        assert token["access_token"] == sandbox.token_for(token["owner"]["id"])
+
+
+def test_data_api_routes_validate(world: tuple[Sandbox, str], check: Any) -> None:
+    sandbox, url = world
+    did = sandbox.district_ids()[0]
+    user = sandbox.users(did, role="student")[0]
+    section = sandbox.sections(did)[0]
+    sandbox.set_user_matched(user["id"], not user["lms_status"]["synced_in_lms"])  # an event to list
+    with client_for(sandbox, url, did) as client:
+        event_id = client.get("/v3.1/events").json()["data"][-1]["data"]["id"]
+        cases = [
+            ("/v3.1/districts", "/v3.1/districts"),
+            ("/v3.1/districts/{id}", f"/v3.1/districts/{did}"),
+            ("/v3.1/schools", "/v3.1/schools"),
+            ("/v3.1/schools/{id}", f"/v3.1/schools/{sandbox.schools(did)[0]['id']}"),
+            ("/v3.1/terms", "/v3.1/terms"),
+            ("/v3.1/terms/{id}", f"/v3.1/terms/{sandbox.terms(did)[0]['id']}"),
+            ("/v3.1/sections", "/v3.1/sections?limit=2"),
+            ("/v3.1/sections/{id}", f"/v3.1/sections/{section['id']}"),
+            ("/v3.1/sections/{id}/users", f"/v3.1/sections/{section['id']}/users?role=student"),
+            ("/v3.1/users", "/v3.1/users"),
+            ("/v3.1/users", "/v3.1/users?role=teacher"),
+            ("/v3.1/users/{id}", f"/v3.1/users/{user['id']}"),
+            ("/v3.1/events", "/v3.1/events"),
+            ("/v3.1/events/{id}", f"/v3.1/events/{event_id}"),
+        ]
+        for template, path in cases:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            check(template, "GET", response)
+        other = sandbox.district_ids()[1]
+        for template, path in [("/v3.1/districts/{id}", f"/v3.1/districts/{other}"),
+                               ("/v3.1/users/{id}", f"/v3.1/users/{sandbox.users(other)[0]['id']}"),
+                               ("/v3.1/sections/{id}", "/v3.1/sections/000000000000000000000000"),
+                               ("/v3.1/events/{id}", "/v3.1/events/nope")]:
+            response = client.get(path)
+            assert response.status_code == 404, path
+            check(template, "GET", response)
+    for headers, status in [({}, 401), ({"Authorization": "Bearer not-a-token"}, 403)]:
+        response = httpx.get(f"{url}/v3.1/users", headers=headers)
+        assert response.status_code == status
+        check("/v3.1/users", "GET", response)
+
+
+def test_every_user_and_section_of_the_demo_validates(check: Any) -> None:
+    """All roles, every lms_state (incl. "" and null) and every LMS: the whole demo roster."""
+    with served(scale="demo") as (sandbox, url):
+        for did in sandbox.district_ids():
+            with client_for(sandbox, url, did) as client:
+                for template in ("/v3.1/districts", "/v3.1/users", "/v3.1/sections", "/v3.1/schools", "/v3.1/terms"):
+                    response = client.get(template, params={"limit": 10000})
+                    assert response.status_code == 200
+                    check(template, "GET", response)
+
+
+def test_lms_connect_routes_validate(world: tuple[Sandbox, str], check: Any) -> None:
+    sandbox, url = world
+    ids = ready_setup(sandbox, "canvas")
+    base = f"/v3.1/sections/{ids['section']}/assignments"
+    with client_for(sandbox, url, ids["district"]) as client:
+        created = client.post(base, json={
+            "title": "Fractions Quiz 3", "description": "<p>Complete all questions</p>",
+            "due_date": "2030-03-01T23:59:00.000Z", "display_date": "2020-02-20T08:00:00.000Z",
+            "assignee_mode": "all", "points_possible": 20, "grading_type": "points",
+            "submission_types": ["text"], "max_attempts": 1,
+            "attachments": [{"type": "file", "url": "https://example.org/q.pdf", "title": "Quiz"}]})
+        assert created.status_code == 200
+        check("/sections/{section_id}/assignments", "POST", created)
+        aid = created.json()["data"]["id"]
+        one = f"{base}/{aid}"
+        sub = f"{one}/submissions/{ids['student']}"
+        cases = [
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}", one, None, 200),
+            ("PATCH", "/sections/{section_id}/assignments/{assignment_id}", one, {"title": "Quiz 3b"}, 200),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions", f"{one}/submissions?limit=1", None, 200),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub, None, 200),
+            ("PATCH", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub,
+             {"grade_points": 18, "grade": "18", "grade_comment": "Nice", "state": "returned",
+              "grader_id": ids["teacher"], "flags": ["late"]}, 200),
+            ("POST", "/sections/{section_id}/assignments", base, {"title": "x"}, 400),
+            ("PATCH", "/sections/{section_id}/assignments/{assignment_id}", one, {"grading_type": "stars"}, 400),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}", f"{base}/00000000-0000-4000-8000-000000000000", None, 404),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}",
+             f"{one}/submissions/{ids['teacher']}", None, 404),
+            ("PATCH", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub,
+             {"grader_id": ids["student"]}, 400),
+            ("DELETE", "/sections/{section_id}/assignments/{assignment_id}", one, None, 200),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions", f"{one}/submissions", None, 404),
+        ]
+        for method, template, path, body, status in cases:
+            response = client.request(method, path, json=body)
+            assert response.status_code == status, (method, path, response.text)
+            check(template, method, response)
+    for headers, status in [({}, 401), ({"Authorization": "Bearer not-a-token"}, 403)]:
+        response = httpx.post(f"{url}{base}", headers=headers, json={})
+        assert response.status_code == status
+        check("/sections/{section_id}/assignments", "POST", response)
+
+
+def test_schoology_internal_error_validates(world: tuple[Sandbox, str], check: Any) -> None:
+    sandbox, url = world
+    did = next(d for d in sandbox.district_ids() if sandbox.district(d)["lms_type"] == "schoology")
+    student = next(u for u in sandbox.users(did, role="student")
+                   if u["lms_status"]["synced_in_lms"] and not sandbox.has_launched(u["id"]))
+    section = next(s for s in sandbox.sections(did)
+                   if student["id"] in s["students"] and s["lms_status"]["synced_in_lms"])
+    base = f"/v3.1/sections/{section['id']}/assignments"
+    with client_for(sandbox, url, did) as client:
+        aid = client.post(base, json={"title": "t", "description": "d", "due_date": "2030-01-01T00:00:00Z"}).json()["data"]["id"]
+        response = client.patch(f"{base}/{aid}/submissions/{student['id']}", json={"grade_points": 3})
+    assert response.status_code == 500
+    assert response.json() == {"message": "Error updating submission"}
+    check("/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", "PATCH", response)
