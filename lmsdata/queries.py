@@ -95,10 +95,10 @@ def district_names(db: sqlite_utils.Database) -> dict[str, str]:
     return {did: name for did, name in db.execute("SELECT id, name FROM districts ORDER BY name, id").fetchall()}
 
 
-def history(db: sqlite_utils.Database, district_id: str | None = None) -> pd.DataFrame:
+def history(db: sqlite_utils.Database, district_id: str | None = None) -> list[dict[str, Any]]:
     """Each pull's snapshot, oldest first (the input of `health.transitions` and the trend chart)."""
     where, params = ("WHERE district_id = ?", [district_id]) if district_id else ("", [])
-    return _frame(db, f"SELECT * FROM district_history {where} ORDER BY district_id, pulled_at, id", params)
+    return list(db.query(f"SELECT * FROM district_history {where} ORDER BY district_id, pulled_at, id", params))
 
 
 def unsynced_sections(
@@ -292,12 +292,12 @@ def error_signature(message: str | None) -> str:
 
 
 def failure_clusters(db: sqlite_utils.Database) -> pd.DataFrame:
-    """The same error (LMS, operation, status, message) across districts: an outage spans many districts,
-    one district's setup problem spans one."""
+    """The same error (operation, status, message) across districts and LMSs: an outage spans many
+    districts, one district's setup problem spans one."""
     grouped = _frame(
         db,
         f"""
-        SELECT COALESCE(d.lms_type, '') AS lms_type, p.kind, p.last_status, p.last_message, p.category,
+        SELECT p.kind, p.last_status, p.last_message, p.category, COALESCE(d.lms_type, '') AS lms_type,
                COUNT(*) AS pushes, MIN(p.updated_at) AS first_seen, MAX(p.updated_at) AS last_seen,
                GROUP_CONCAT(DISTINCT p.district_id) AS district_ids
         FROM pushes p LEFT JOIN districts d ON d.id = p.district_id
@@ -305,20 +305,21 @@ def failure_clusters(db: sqlite_utils.Database) -> pd.DataFrame:
         GROUP BY 1, 2, 3, 4, 5
         """,
         FAILED_STATES,
-        columns=("lms_type", "kind", "last_status", "last_message", "category", "pushes", "first_seen", "last_seen",
+        columns=("kind", "last_status", "last_message", "category", "lms_type", "pushes", "first_seen", "last_seen",
                  "district_ids"),
     )
-    columns = ["lms_type", "kind", "last_status", "error", "category", "pushes", "districts", "first_seen",
+    columns = ["error", "last_status", "kind", "category", "lms_types", "pushes", "districts", "first_seen",
                "last_seen", "district_ids"]
     if grouped.empty:
         return pd.DataFrame(columns=columns)
     grouped["error"] = grouped["last_message"].map(error_signature)
     grouped["district_ids"] = grouped["district_ids"].fillna("").str.split(",")
-    keys = ["lms_type", "kind", "last_status", "error", "category"]
-    clusters = grouped.groupby(keys, dropna=False, sort=False).agg(
+    grouped["last_status"] = grouped["last_status"].fillna(0).astype(int)
+    clusters = grouped.groupby(["kind", "last_status", "error", "category"], dropna=False, sort=False).agg(
         pushes=("pushes", "sum"),
         first_seen=("first_seen", "min"),
         last_seen=("last_seen", "max"),
+        lms_types=("lms_type", lambda types: ", ".join(sorted({t or "(none)" for t in types}))),
         district_ids=("district_ids", lambda lists: sorted({d for ids in lists for d in ids if d})),
     ).reset_index()
     clusters["districts"] = clusters["district_ids"].map(len)

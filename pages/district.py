@@ -85,9 +85,10 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
 
 
 def trend(ctx: Context, district_id: str) -> None:
-    history = loaders.history(ctx.db_path, ctx.data_version, district_id)
-    if history.empty:
+    snapshots = loaders.history(ctx.db_path, ctx.data_version, district_id)
+    if not snapshots:
         return
+    history = pd.DataFrame(snapshots)
     left, right = st.columns(2)
     figure = go.Figure()
     for kind in ("students", "teachers", "sections"):
@@ -100,7 +101,7 @@ def trend(ctx: Context, district_id: str) -> None:
     timeline = go.Figure(go.Scatter(x=history["pulled_at"], y=states, mode="lines+markers", line_shape="hv"))
     timeline.update_layout(title="lms_state over time", height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     right.plotly_chart(timeline, key="district_states")
-    changes = transitions(history.to_dict("records"))
+    changes = transitions(snapshots)
     if changes:
         st.dataframe(
             pd.DataFrame([{"when": c.at, "change": c.summary, "worse": "yes" if c.regression else ""}

@@ -60,17 +60,17 @@ def clusters(ctx: Context) -> None:
     found = loaders.failure_clusters(ctx.db_path, ctx.data_version)
     st.subheader("The same error across districts")
     st.caption("An error in many districts at once points at Clever or an LMS (an outage, an API change); "
-               "an error in one district points at that district's setup.")
+               "an error in one district points at that district's setup. HTTP 0: no answer (timeout).")
     view = found.assign(
         scope=found["districts"].map(lambda n: "many districts: likely outage" if n >= 3 else
                                      ("one district" if n == 1 else "two districts")),
         district_ids=found["district_ids"].map(", ".join),
     )
     st.dataframe(
-        view[["error", "last_status", "lms_type", "kind", "pushes", "districts", "scope", "first_seen", "last_seen",
+        view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
               "district_ids"]],
         hide_index=True,
-        column_config={"last_status": "HTTP", "lms_type": "LMS", "kind": "Operation"},
+        column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation"},
     )
 
 

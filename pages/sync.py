@@ -65,7 +65,7 @@ def events(ctx: Context) -> None:
 
 def changes(ctx: Context) -> None:
     history = loaders.history(ctx.db_path, ctx.data_version)
-    found = transitions(history.to_dict("records")) if not history.empty else []
+    found = transitions(history)
     if not found:
         widgets.empty("No change in any district's LMS state or matching yet: they show up after the second sync.")
         return

@@ -26,7 +26,12 @@ DISTRICTS = [
     ("d-below", "Riverside Unified", "schoology", "success", at(hours=3), (60.0, 90.0, 50.0), 2, 0, 1),
     ("d-new", "Cedar Falls District", "", "", None, (None, None, None), 0, 0, 0),
     ("d-error", "Lakeview Public Schools", "google_classroom", "error", at(days=9), (80.0, 80.0, 80.0), 0, 0, 0),
+    ("d-quiet", "Quiet Hollow Schools", None, None, None, (None, None, None), 0, 0, 0),
+    ("d-pending", "Pine Ridge Academy", "canvas", "pending_authorization", None, (None, None, None), 0, 0, 0),
 ]
+
+
+EMAILS = {"u-un1": "grace.hopper@riverside.example.org"}
 
 
 def build_cache(path: Path) -> Path:
@@ -100,9 +105,10 @@ def build_cache(path: Path) -> Path:
             (4, "d-below", "s-un", "u-un2", "failed", "transient", 503, "Service Unavailable"),
         ]
         for pid, did, sid, uid, state, category, status, message in pushes:
+            payload = json.dumps({"grade": "9", "feedback": f"to {EMAILS.get(uid, '')}"})
             db.table("pushes").insert(
                 {"id": pid, "district_id": did, "section_id": sid, "assignment_key": "quiz-1", "student_id": uid,
-                 "kind": "submission_update", "payload": json.dumps({"grade": "9", "student": uid, "note": "Ada"}),
+                 "kind": "submission_update", "payload": payload,
                  "state": state, "category": category, "last_status": status, "last_message": message,
                  "attempts": 1, "source": "demo", "created_at": at(hours=pid), "updated_at": at(hours=pid)}
             )

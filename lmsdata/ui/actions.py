@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
+from lmsdata.config import ConfigError
 from lmsdata.redact import redact
 from lmsdata.ui import services
 
@@ -115,7 +116,7 @@ def invite(ctx: Context, district_id: str, email: str | None, message: str | Non
         row = send(ctx.db_path, district_id, email=email or None, message=message or None, actor=ctx.actor,
                    mailer=services.mailer(ctx), mail_from=ctx.settings.mail_from,
                    expiry_days=ctx.settings.invitation_expiry_days)
-    except (InvitationError, MailError) as exc:
+    except (InvitationError, MailError, ConfigError) as exc:
         return Outcome(False, redact(str(exc)))
     if row.get("state") == "failed":
         return Outcome(False, f"The invitation to {row.get('email')} could not be sent: {row.get('error')}")
@@ -130,7 +131,7 @@ def resend(ctx: Context, invitation_id: int) -> Outcome:
     try:
         row = send_again(ctx.db_path, invitation_id, actor=ctx.actor, mailer=services.mailer(ctx),
                          mail_from=ctx.settings.mail_from, expiry_days=ctx.settings.invitation_expiry_days)
-    except (InvitationError, MailError) as exc:
+    except (InvitationError, MailError, ConfigError) as exc:
         return Outcome(False, redact(str(exc)))
     if row.get("state") == "failed":
         return Outcome(False, f"The invitation could not be sent again: {row.get('error')}")

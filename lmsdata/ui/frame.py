@@ -1,18 +1,18 @@
 """The frame every page runs inside: page config, navigation, settings, the cache, banners, errors.
 
-`dashboard.py` calls `run_app()`. Each file in `pages/` calls `show(render)` first, which calls the
-same `frame()`: under `dashboard.py` that returns the frame already drawn in this run; on a fresh
-server whose first request is a deep link (Streamlit then runs the `pages/` file by itself, see
-engineering-notes §1.1) it draws the whole frame, navigation included, so both paths look the same.
+`dashboard.py` calls `run_app()`. Each file in `pages/` calls `show(render)` first: under
+`dashboard.py` it uses the frame already drawn in this run; on a fresh server whose first request
+is a deep link (Streamlit then runs the `pages/` file by itself, engineering-notes §1.1) it draws
+the same frame, navigation included, so both paths look and behave the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from lmsdata.db import CacheError, connect, data_version
 from lmsdata.redact import redact
 
 log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]  # where dashboard.py and pages/ live
 
 # (file, title, url path, icon): the url path equals the file's stem, so Streamlit's own pages/
 # routing on a fresh server and st.navigation agree on every deep link.
@@ -69,20 +70,30 @@ def run_app() -> None:
         _current.reset(token)
 
 
-def frame() -> Context:
-    """The frame for this run: drawn by `run_app`, or drawn here when a page runs by itself."""
-    current = _current.get()
-    if current is not None:
-        return current
-    _open()
-    return _frame_contents()
-
-
 def show(render: Callable[[Context], None]) -> None:
-    """A page's only top-level call: the frame first, then the page body with readable errors."""
-    context = frame()
-    with friendly_errors():
+    """A page's only top-level call: the frame (drawn here if the page runs by itself), then the body."""
+    context = _current.get()
+    if context is not None:
+        with friendly_errors():
+            render(context)
+        return
+    page = _open()
+    context = _frame_contents()
+    with _as_page(page), friendly_errors():
         render(context)
+
+
+def _as_page(page: Any) -> contextlib.AbstractContextManager[None]:
+    """Draw the body under the page's own script hash, as `page.run()` does under `run_app`.
+
+    Streamlit derives widget ids from it; `st.navigation` (called above) resets it to the entry
+    script's, so without this the next run, routed through `run_app`, would not recognise the
+    widgets drawn now and the first click after a deep link would be lost.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.run_with_active_hash(page._script_hash) if ctx is not None else contextlib.nullcontext()
 
 
 def page_path(url_path: str) -> str:
@@ -94,7 +105,7 @@ def _open() -> Any:
     st.set_page_config(page_title="LMS Connect Health", page_icon=":material/monitor_heart:", layout="wide")
     return st.navigation(
         [
-            st.Page(file, title=title, url_path=url, icon=icon, default=(url == "overview"))
+            st.Page(ROOT / file, title=title, url_path=url, icon=icon, default=(url == "overview"))
             for file, title, url, icon in PAGES
         ]
     )
@@ -144,7 +155,7 @@ def _signed_in_actor() -> str:
     return str(email) if email else "dashboard"
 
 
-@contextmanager
+@contextlib.contextmanager
 def friendly_errors(*, stop: bool = False) -> Iterator[None]:
     """Show configuration, cache and unexpected errors as plain sentences, never as a stack trace."""
     try:

@@ -70,7 +70,7 @@ def district_names(db_path: str, version: int) -> dict[str, str]:
 
 
 @st.cache_data(**CACHE)
-def history(db_path: str, version: int, district_id: str | None = None) -> pd.DataFrame:
+def history(db_path: str, version: int, district_id: str | None = None) -> list[dict[str, Any]]:
     return _read(db_path, queries.history, district_id)
 
 

@@ -1,0 +1,336 @@
+"""Every dashboard page through AppTest, on a small hand-made cache (tests/ui_fixtures.py).
+
+The app runs with (made-up) Clever credentials so it reads the given cache instead of building
+the demo; actions that talk to Clever are tested in test_pages_actions.py against the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lmsdata.db import connect
+from tests.ui_fixtures import build_cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def cache(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    build_cache(db_path)
+    _real_mode(monkeypatch, db_path)
+    return db_path
+
+
+def _real_mode(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
+    for name, value in {
+        "LMSDATA_DB": str(db_path),
+        "CLEVER_CLIENT_ID": "client-for-page-tests",
+        "CLEVER_CLIENT_SECRET": "secret-for-page-tests",
+        "CLEVER_API_URL": "http://127.0.0.1:9",
+        "CLEVER_OAUTH_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def open_page(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+    assert_no_error(at)
+    return at
+
+
+def assert_no_error(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error if "Something went wrong" in e.value]
+
+
+def texts(at: AppTest) -> str:
+    """Everything a reader sees as text (markdown, captions, alerts, titles), one string to search."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "success",
+                                  "error") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def table(at: AppTest, index: int = 0):  # type: ignore[no-untyped-def]
+    return at.dataframe[index].value
+
+
+# ------------------------------------------------------------------------------------------ Overview
+
+
+def test_overview_headline_figures_chart_and_every_district(cache: Path) -> None:
+    at = open_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Districts connected"] == "2 of 6"
+    assert metrics["Unmatched students"] == "2"
+    assert metrics["Failed pushes, last week"] == "3"
+    assert metrics["Open invitations"] == "1"
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert sum(chart["x"]) == 6
+    rows = table(at)
+    assert set(rows["District"]) == {"Maple Grove Schools", "Riverside Unified", "Cedar Falls District",
+                                     "Lakeview Public Schools", "Quiet Hollow Schools", "Pine Ridge Academy"}
+    cedar = rows[rows["District"] == "Cedar Falls District"].iloc[0]
+    assert "Not connected" in cedar["Status"]
+    assert "invitation" in cedar["Next step"]
+    assert cedar["Open"] == "district?district=d-new"
+    assert "Demo mode" not in texts(at)
+    assert "Data pulled" in texts(at)
+
+
+def test_overview_filters_search_and_sorting(cache: Path) -> None:
+    at = open_page()
+    at.multiselect(key="overview_status").set_value(["not_connected"]).run()
+    assert set(table(at)["District"]) == {"Cedar Falls District", "Quiet Hollow Schools"}
+    at.multiselect(key="overview_status").set_value([]).run()
+    at.multiselect(key="overview_lms").set_value(["schoology"]).run()
+    assert list(table(at)["District"]) == ["Riverside Unified"]
+    at.multiselect(key="overview_lms").set_value([]).run()
+    at.text_input(key="overview_search").input("lake").run()
+    assert list(table(at)["District"]) == ["Lakeview Public Schools"]
+    at.text_input(key="overview_search").input("").run()
+    at.selectbox(key="overview_sort").set_value("Name").run()
+    assert list(table(at)["District"]) == sorted(table(at)["District"])
+    at.selectbox(key="overview_sort").set_value("Lowest matched students").run()
+    assert table(at)["District"].iloc[-1] == "Maple Grove Schools"
+    at.text_input(key="overview_search").input("no such district").run()
+    assert "No district matches these filters" in texts(at)
+
+
+def test_selecting_a_row_opens_that_district(cache: Path) -> None:
+    at = open_page()
+    position = list(table(at)["District"]).index("Riverside Unified")
+    at.session_state["overview_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
+    at.run()
+    assert at.title[0].value == "Riverside Unified"
+    assert at.query_params["district"] == "d-below"
+
+
+def test_empty_cache_says_how_to_fill_it(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with connect(db_path):
+        pass
+    _real_mode(monkeypatch, db_path)
+    for page in (None, "district", "unmatched", "pushes", "sync", "invitations", "audit"):
+        at = open_page(page)
+        assert "sync" in texts(at).lower() or "nothing" in texts(at).lower(), page
+        assert not at.dataframe or page in ("pushes",), page
+
+
+# ------------------------------------------------------------------------------------------ District
+
+
+def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cache: Path) -> None:
+    at = open_page("district", district="d-below")
+    assert at.title[0].value == "Riverside Unified"
+    text = texts(at)
+    assert "**Owner:**" in text and "**Next step:**" in text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["lms_state"] == "success"
+    assert metrics["Matched students"] == "60%"
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert [t["name"] for t in charts[0]["data"]] == ["students", "teachers", "sections"]
+    assert charts[1]["data"][0]["y"] == ["matching_in_progress", "success"]
+    frames = [d.value for d in at.dataframe]
+    assert any("LMS state matching_in_progress → success" in set(f.get("change", [])) for f in frames)
+    assert any(set(f.get("name", [])) == {"Biology 2"} for f in frames)  # unsynced section
+    assert any({"Grace", "Alan"} <= set(f.get("first_name", [])) for f in frames)  # unmatched users
+    pushes = next(f for f in frames if "assignment_key" in f.columns)
+    assert "Grace Hopper" not in set(pushes["student"])  # masked outside the reveal
+    assert at.button(key="district_sync_button")
+    assert at.text_input[0].value == "it@d-below.example.org"  # invitation prefilled from the contact
+
+
+def test_district_unknown_or_missing_id(cache: Path) -> None:
+    at = open_page("district", district="d-nope")
+    assert "no district with id `d-nope`" in texts(at)
+    at = open_page("district")
+    assert "Choose a district" in texts(at)
+    at.selectbox(key="district_pick_").set_value("d-error").run()
+    assert at.title[0].value == "Lakeview Public Schools"
+    assert at.query_params["district"] == "d-error"
+
+
+def test_a_page_run_by_itself_draws_the_same_frame(cache: Path) -> None:
+    """What Streamlit does for a deep link on a fresh server: it runs pages/district.py alone."""
+    at = AppTest.from_file(str(ROOT / "pages" / "district.py"), default_timeout=30)
+    at.query_params["district"] = "d-below"
+    at.run()
+    assert_no_error(at)
+    assert at.title[0].value == "Riverside Unified"
+    assert "Data pulled" in texts(at)  # the frame's sidebar
+
+
+# ------------------------------------------------------------------------------------------ Unmatched
+
+
+def test_unmatched_lists_filters_search_and_csv(cache: Path) -> None:
+    at = open_page("unmatched")
+    users = table(at, 0)
+    assert set(users["last_name"]) == {"Hopper", "Turing"}
+    assert set(table(at, 1)["name"]) == {"Biology 2"}
+    csv = at.get("download_button")[0].proto
+    assert "2 rows" in csv.label
+    at.text_input(key="unmatched_search").input("S201").run()
+    assert list(table(at, 0)["last_name"]) == ["Turing"]
+    at.text_input(key="unmatched_search").input("").run()
+    at.multiselect(key="unmatched_role").set_value(["teacher"]).run()
+    assert "No unmatched users with these filters" in texts(at)
+    at.multiselect(key="unmatched_role").set_value(["student"]).run()
+    at.multiselect(key="unmatched_district").set_value(["d-healthy"]).run()
+    assert "No unmatched users" in texts(at)
+    at.multiselect(key="unmatched_district").set_value(["d-below"]).run()
+    at.multiselect(key="unmatched_school").set_value(["d-below-sch"]).run()
+    assert len(table(at, 0)) == 2
+    at.multiselect(key="unmatched_lms").set_value(["canvas"]).run()
+    assert "No unmatched users" in texts(at)
+
+
+# ------------------------------------------------------------------------------------------ Failed pushes
+
+
+def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache: Path) -> None:
+    at = open_page("pushes")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Failed or unknown"] == "3"
+    assert metrics["Look ready to retry"] == "2"  # the transient ones in connected districts
+    groups = table(at, 0)
+    matched = groups[groups["label"] == "Student not matched in the LMS"].iloc[0]
+    assert matched["owner"] == "District" and "district" in matched["next_step"]
+    clusters = table(at, 1)
+    outage = clusters[clusters["error"] == "Service Unavailable"].iloc[0]
+    assert outage["districts"] == 2 and outage["pushes"] == 2
+    pushes = table(at, 2)
+    assert set(pushes["Push"]) == {1, 2, 4}
+    ready = dict(zip(pushes["Push"], pushes["Ready"], strict=True))
+    assert ready[2].endswith("ready") and ready[4].endswith("ready") and ready[1].endswith("blocked")
+    assert "Grace Hopper" not in set(pushes["Student"])
+    at.toggle(key="pushes_ready_only").set_value(True).run()
+    assert set(table(at, 2)["Push"]) == {2, 4}
+
+
+def test_attempt_details_are_masked_until_revealed_and_the_reveal_is_audited(cache: Path) -> None:
+    at = open_page("pushes")
+    position = list(table(at, 2)["Push"]).index(1)
+    at.session_state["pushes_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
+    at.run()
+    assert "G. H." in texts(at) and "g•••@riverside.example.org" in texts(at)
+    assert "Grace Hopper" not in texts(at)
+    payload = str(at.json[0].value)
+    assert "@riverside.example.org" in payload and "grace.hopper" not in payload
+    at.button(key="reveal_1").click().run()
+    assert "Grace Hopper" in texts(at)
+    with connect(cache) as db:
+        reveals = list(db.query("SELECT actor, target FROM audit_log WHERE action = 'reveal'"))
+    assert reveals == [{"actor": "test@example.com", "target": "push:1"}]
+
+
+def test_retry_asks_for_confirmation_and_cancel_does_nothing(cache: Path) -> None:
+    at = open_page("pushes")
+    at.session_state["pushes_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="pushes_retry_selected").click().run()
+    assert "Retry 1 push?" in texts(at)
+    at.button(key="pushes_retry_no").click().run()
+    assert "Retry 1 push?" not in texts(at)
+    with connect(cache) as db:
+        assert db.execute("SELECT COUNT(*) FROM push_attempts").fetchone()[0] == 4
+
+
+# ------------------------------------------------------------------------------- Sync log, invitations, audit
+
+
+def test_sync_log_runs_per_district_outcomes_events_and_transitions(cache: Path) -> None:
+    at = open_page("sync")
+    assert list(table(at, 0)["outcome"]) == ["partial"]
+    per_district = table(at, 1)
+    failed = per_district[per_district["outcome"] == "failed"].iloc[0]
+    assert failed["district"] == "Lakeview Public Schools" and "503" in failed["error"]
+    assert "1 district(s) did not sync" in texts(at)
+    assert list(table(at, 2)["type"]) == ["users.updated"]
+    changes = table(at, 3)
+    assert "LMS state matching_in_progress → error" in set(changes["change"])
+    assert "yes" in set(changes[changes["district"] == "Lakeview Public Schools"]["worse"])
+
+
+def test_invitations_list_inbound_and_refused_sends_in_plain_words(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMTP_URL", "smtp://127.0.0.1:9")  # never reached: the address is refused first
+    at = open_page("invitations")
+    rows = table(at, 0)
+    assert list(rows["state"]) == ["sent"] and list(rows["email"]) == ["it@d-new.example.org"]
+    inbound = table(at, 1)
+    assert list(inbound["name"]) == ["Pine Ridge Academy"]
+    # refusals come back as sentences, and the page stays usable
+    at.selectbox(key="invite_district").set_value("d-error").run()
+    next(b for b in at.button if b.label == "Send invitation").click().run()
+    assert_no_error(at)
+    assert "already set up for LMS Connect" in texts(at)
+    at.selectbox(key="invite_district").set_value("d-quiet").run()
+    assert at.text_input(key="invite_to_d-quiet").value == "it@d-quiet.example.org"
+    at.text_input(key="invite_to_d-quiet").input("not-an-address")
+    next(b for b in at.button if b.label == "Send invitation").click().run()
+    assert_no_error(at)
+    assert "'not-an-address' is not a valid e-mail address" in texts(at)
+    assert list(table(at, 0)["state"]) == ["sent"]  # nothing new was recorded as sent
+
+
+def test_audit_log_lists_and_filters(cache: Path) -> None:
+    at = open_page("audit")
+    assert list(table(at)["action"]) == ["invite"]
+    at.text_input(key="audit_search").input("nothing-like-this").run()
+    assert "No entry matches" in texts(at)
+
+
+# ------------------------------------------------------------------------------------------ Errors in plain words
+
+
+def test_wrong_configuration_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEVER_CLIENT_ID", "only-the-id")
+    monkeypatch.delenv("CLEVER_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("LMSDATA_DB", str(db_path))
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception
+    assert "CLEVER_CLIENT_SECRET is not set" in at.error[0].value
+
+
+def test_missing_cache_with_credentials_says_to_sync(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _real_mode(monkeypatch, db_path)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception
+    assert "lmsdata sync --full" in at.warning[0].value
+    assert not db_path.exists()
+
+
+def test_damaged_cache_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not a database" * 100)
+    _real_mode(monkeypatch, db_path)
+    for page in (None, "district", "pushes"):
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+        if page:
+            at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception
+        assert "cannot be read" in at.error[0].value and "lmsdata sync --full" in at.error[0].value
