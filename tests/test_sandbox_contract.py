@@ -35,6 +35,7 @@ _EXTRA_PROPERTIES = {
                      "properties": {k: {"type": "number", "minimum": 0, "maximum": 100}
                                     for k in ("students", "teachers", "sections")}}},
 }
+UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 _LINKS = {"type": "array", "items": {"$ref": "#/definitions/Link"}}
 
 
@@ -208,14 +209,14 @@ def test_lms_connect_routes_validate(world: tuple[Sandbox, str], check: Any) -> 
         cases = [
             ("GET", "/sections/{section_id}/assignments/{assignment_id}", one, None, 200),
             ("PATCH", "/sections/{section_id}/assignments/{assignment_id}", one, {"title": "Quiz 3b"}, 200),
-            ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions", f"{one}/submissions?limit=1", None, 200),
+            ("GET", "A/submissions", f"{one}/submissions?limit=1", None, 200),
             ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub, None, 200),
             ("PATCH", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub,
              {"grade_points": 18, "grade": "18", "grade_comment": "Nice", "state": "returned",
               "grader_id": ids["teacher"], "flags": ["late"]}, 200),
             ("POST", "/sections/{section_id}/assignments", base, {"title": "x"}, 400),
             ("PATCH", "/sections/{section_id}/assignments/{assignment_id}", one, {"grading_type": "stars"}, 400),
-            ("GET", "/sections/{section_id}/assignments/{assignment_id}", f"{base}/00000000-0000-4000-8000-000000000000", None, 404),
+            ("GET", "/sections/{section_id}/assignments/{assignment_id}", f"{base}/{UNKNOWN_UUID}", None, 404),
             ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}",
              f"{one}/submissions/{ids['teacher']}", None, 404),
             ("PATCH", "/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", sub,
@@ -223,7 +224,8 @@ def test_lms_connect_routes_validate(world: tuple[Sandbox, str], check: Any) -> 
             ("DELETE", "/sections/{section_id}/assignments/{assignment_id}", one, None, 200),
             ("GET", "/sections/{section_id}/assignments/{assignment_id}/submissions", f"{one}/submissions", None, 404),
         ]
-        for method, template, path, body, status in cases:
+        for method, short, path, body, status in cases:
+            template = short.replace("A/", "/sections/{section_id}/assignments/{assignment_id}/")
             response = client.request(method, path, json=body)
             assert response.status_code == status, (method, path, response.text)
             check(template, method, response)
@@ -242,7 +244,8 @@ def test_schoology_internal_error_validates(world: tuple[Sandbox, str], check: A
                    if student["id"] in s["students"] and s["lms_status"]["synced_in_lms"])
     base = f"/v3.1/sections/{section['id']}/assignments"
     with client_for(sandbox, url, did) as client:
-        aid = client.post(base, json={"title": "t", "description": "d", "due_date": "2030-01-01T00:00:00Z"}).json()["data"]["id"]
+        body = {"title": "t", "description": "d", "due_date": "2030-01-01T00:00:00Z"}
+        aid = client.post(base, json=body).json()["data"]["id"]
         response = client.patch(f"{base}/{aid}/submissions/{student['id']}", json={"grade_points": 3})
     assert response.status_code == 500
     assert response.json() == {"message": "Error updating submission"}

@@ -13,6 +13,7 @@ from sandbox_fixtures import FakeClock, client_for, first_link, ready_setup, ser
 from lmsdata.sandbox import Sandbox
 from lmsdata.sandbox.timefmt import iso
 
+World = tuple[Sandbox, str, FakeClock]
 VALID = {"title": "Fractions Quiz 3", "description": "<p>Complete all questions</p>"}
 
 
@@ -52,7 +53,7 @@ def _create(client: httpx.Client, section: str, clock: FakeClock, **extra: Any) 
      'validation failure list:\ntitle in body must be of type string: "number"\n'
      "grading_type in body should be one of [points percent pass_fail letter_grade]"),
 ])
-def test_create_assignment_messages_are_verbatim(world: tuple[Sandbox, str, FakeClock], body: bytes, message: str) -> None:
+def test_create_assignment_messages_are_verbatim(world: World, body: bytes, message: str) -> None:
     sandbox, url, _ = world
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
@@ -63,7 +64,7 @@ def test_create_assignment_messages_are_verbatim(world: tuple[Sandbox, str, Fake
     assert sandbox.stats()["grade_writes"] == []
 
 
-def test_assignment_lifecycle_and_its_errors(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_assignment_lifecycle_and_its_errors(world: World) -> None:
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     base = f"/v3.1/sections/{ids['section']}/assignments"
@@ -98,7 +99,7 @@ def test_assignment_lifecycle_and_its_errors(world: tuple[Sandbox, str, FakeCloc
     assert kinds == ["assignment.create", "assignment.update", "assignment.delete"]
 
 
-def test_state_rules_per_lms(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_state_rules_per_lms(world: World) -> None:
     sandbox, url, clock = world
     canvas = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, canvas["district"]) as client:
@@ -111,7 +112,7 @@ def test_state_rules_per_lms(world: tuple[Sandbox, str, FakeClock]) -> None:
         assert draft["state"] == "draft"
 
 
-def test_teacher_deleting_in_the_lms_makes_later_calls_404(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_teacher_deleting_in_the_lms_makes_later_calls_404(world: World) -> None:
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
@@ -122,7 +123,7 @@ def test_teacher_deleting_in_the_lms_makes_later_calls_404(world: tuple[Sandbox,
     assert (response.status_code, response.json()) == (404, {"message": "Assignment does not exist"})
 
 
-def test_submission_update_rules(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_submission_update_rules(world: World) -> None:
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
@@ -134,8 +135,9 @@ def test_submission_update_rules(world: tuple[Sandbox, str, FakeClock]) -> None:
         assert bad_grader.json() == {
             "message": f"NOT_FOUND: Person with id clever:{ids['student']} not found for this integration."}
         invalid = client.patch(f"{sub}/{ids['student']}", json={"flags": ["late", "absent"], "state": "graded"})
-        assert invalid.json() == {"message": "validation failure list:\nstate in body should be one of "
-                                             "[created submitted returned reclaimed]\nflags.1 in body should be one of [excused late missing]"}
+        assert invalid.json() == {"message": "validation failure list:\n"
+                                             "state in body should be one of [created submitted returned reclaimed]\n"
+                                             "flags.1 in body should be one of [excused late missing]"}
         graded = client.patch(f"{sub}/{ids['student']}", json={
             "grade_points": 18, "grade": "18/20", "grade_comment": "Nice work", "state": "returned",
             "grader_id": ids["teacher"], "flags": ["late", "missing"]}).json()["data"]
@@ -152,7 +154,7 @@ def test_submission_update_rules(world: tuple[Sandbox, str, FakeClock]) -> None:
     assert [(w["user_id"], w["body"]["grade_points"]) for w in writes] == [(ids["student"], 18)]
 
 
-def test_unmatched_student_and_unsynced_section_and_district_not_ready(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_unmatched_student_and_unsynced_section_and_district_not_ready(world: World) -> None:
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
@@ -164,23 +166,26 @@ def test_unmatched_student_and_unsynced_section_and_district_not_ready(world: tu
         assert client.patch(sub, json={"grade_points": 5}).status_code == 200
 
         sandbox.set_section_synced(ids["section"], False)
-        response = client.post(f"/v3.1/sections/{ids['section']}/assignments", json={**VALID, "due_date": _future(clock)})
+        body = {**VALID, "due_date": _future(clock)}
+        response = client.post(f"/v3.1/sections/{ids['section']}/assignments", json=body)
         assert (response.status_code, response.json()) == (404, {"message": "Section not found"})
         sandbox.set_section_synced(ids["section"], True)
 
         sandbox.set_lms_state(ids["district"], "matching_in_progress")
         response = client.patch(sub, json={"grade_points": 6})
-        assert (response.status_code, response.json()) == (400, {"message": "LMS Connect is not enabled for this district"})
+        assert response.status_code == 400
+        assert response.json() == {"message": "LMS Connect is not enabled for this district"}
         sandbox.set_lms_state(ids["district"], "success")
         assert client.patch(sub, json={"grade_points": 6}).status_code == 200
 
 
-def test_schoology_launch_and_link_attachments(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_schoology_launch_and_link_attachments(world: World) -> None:
     sandbox, url, clock = world
     did = next(d for d in sandbox.district_ids() if sandbox.district(d)["lms_type"] == "schoology")
     student = next(u["id"] for u in sandbox.users(did, role="student")
                    if u["lms_status"]["synced_in_lms"] and not sandbox.has_launched(u["id"]))
-    section = next(s["id"] for s in sandbox.sections(did) if student in s["students"] and s["lms_status"]["synced_in_lms"])
+    section = next(s["id"] for s in sandbox.sections(did)
+                   if student in s["students"] and s["lms_status"]["synced_in_lms"])
     with client_for(sandbox, url, did) as client:
         aid = _create(client, section, clock)["id"]
         sub = f"/v3.1/sections/{section}/assignments/{aid}/submissions/{student}"
@@ -194,7 +199,7 @@ def test_schoology_launch_and_link_attachments(world: tuple[Sandbox, str, FakeCl
         assert ok.status_code == 200 and ok.json()["data"]["attachments"][0]["type"] == "text"
 
 
-def test_individual_assignees_only(world: tuple[Sandbox, str, FakeClock]) -> None:
+def test_individual_assignees_only(world: World) -> None:
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     others = [u for u in sandbox.section(ids["section"])["students"]
