@@ -31,8 +31,9 @@ def blocker(db: sqlite_utils.Database, look: FreshLook, push: Mapping[str, Any])
     The district is checked for every push (one request per district per run); the section or the
     student only when the push's last failure was about them. Raises TokenRevoked from the district check.
     """
-    state = look.district().get("lms_state")
-    if state is not None and state != "success":
+    district = look.district()
+    state = district.get("lms_state")
+    if "lms_state" in district and state != "success":  # null: LMS Connect not set up
         category = Category.DISTRICT_LMS_ERROR if state == "error" else Category.DISTRICT_NOT_READY
         return Blocked(category, f"the district's lms_state is still {state or 'empty'!r} (needs 'success')")
     category = Category.from_slug(push["category"]) if push.get("category") else None

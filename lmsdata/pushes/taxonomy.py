@@ -150,7 +150,8 @@ def classify(
     if status == 429 or status in (502, 503, 504):
         return Category.TRANSIENT
     if status == 500:
-        if "error updating submission" in text and situation.lms_type == "schoology":
+        # Clever documents this bare 500 only for Schoology; with the LMS unknown, it is still the best guess.
+        if "error updating submission" in text and situation.lms_type in ("schoology", None):
             return Category.SCHOOLOGY_NOT_LAUNCHED
         return Category.TRANSIENT
     if "lms connect is not enabled" in text:
