@@ -105,9 +105,9 @@ class RatePacer:
             self._sleep(max(wait, 0.01))
 
     def observe(self, headers: httpx.Headers) -> None:
-        limit = _number(headers.get("x-ratelimit-limit"))
-        remaining = _number(headers.get("x-ratelimit-remaining"))
-        reset = _number(headers.get("x-ratelimit-reset"))
+        limit = _header_number(headers, "x-ratelimit-limit")
+        remaining = _header_number(headers, "x-ratelimit-remaining")
+        reset = _header_number(headers, "x-ratelimit-reset")
         with self._lock:
             if limit is not None:
                 self.limit = int(limit)
@@ -121,7 +121,7 @@ class RatePacer:
 
     def rate_limited(self, headers: httpx.Headers, fallback: float) -> float:
         """After a 429: how long to wait, and no more requests from anyone until then."""
-        reset = _number(headers.get("x-ratelimit-reset"))
+        reset = _header_number(headers, "x-ratelimit-reset")
         with self._lock:
             now = self._clock()
             until = reset + self._options.reset_guard if reset is not None and reset > now else now + fallback
@@ -129,9 +129,11 @@ class RatePacer:
             return until - now
 
 
-def _number(value: str | None) -> float | None:
+def _header_number(headers: httpx.Headers, name: str) -> float | None:
+    """The first value of a numeric header (a proxy may append a second one)."""
+    values = headers.get_list(name, split_commas=True)
     try:
-        return float(value) if value is not None else None
+        return float(values[0]) if values else None
     except ValueError:
         return None
 

@@ -186,6 +186,22 @@ def _sync_lock(db_path: str | Path) -> Iterator[None]:
         handle.close()
 
 
+@contextlib.contextmanager
+def _writing(db: sqlite_utils.Database) -> Iterator[None]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads first and writes later fails at once with "database is
+    locked" when another district committed in between; an immediate one waits its turn.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
+
+
 class _Progress:
     """Thread-safe progress reporting to the caller's callback."""
 
@@ -209,7 +225,7 @@ class _Progress:
 def _close_interrupted_runs(db: sqlite_utils.Database) -> None:
     """Runs left 'running' by a killed process (we hold the sync lock, so none is alive)."""
     now = utcnow()
-    with db.atomic():
+    with _writing(db):
         db.execute(
             "UPDATE sync_run_districts SET outcome = 'failed', finished_at = ?, "
             "error = 'interrupted: the sync stopped before this district was written; its previous data is kept' "
@@ -224,7 +240,7 @@ def _close_interrupted_runs(db: sqlite_utils.Database) -> None:
 
 
 def _start_run(db: sqlite_utils.Database, mode: str, actor: str) -> int:
-    with db.atomic():
+    with _writing(db):
         cursor = db.execute(
             "INSERT INTO sync_runs (started_at, mode, outcome, actor) VALUES (?, ?, 'running', ?)",
             [utcnow(), mode, actor],
@@ -242,7 +258,7 @@ def _finish_run(
 ) -> None:
     outcome = outcome or result.outcome
     failed = result.failed
-    with connect(db_path) as db, db.atomic():
+    with connect(db_path) as db, _writing(db):
         db.execute(
             "UPDATE sync_runs SET finished_at = ?, outcome = ?, districts_total = ?, districts_failed = ?, "
             "requests = ?, records = ?, error = ? WHERE id = ?",
@@ -287,7 +303,7 @@ def _sync_district(
                 "SELECT last_event_id, last_pulled_at FROM districts WHERE id = ?", [district_id]
             ).fetchone()
             outcome.mode = _mode(full, row)
-            with db.atomic():
+            with _writing(db):
                 db.execute(
                     "INSERT OR REPLACE INTO sync_run_districts (run_id, district_id, mode, started_at, outcome) "
                     "VALUES (?, ?, ?, ?, 'running')",
@@ -303,7 +319,7 @@ def _sync_district(
             outcome.requests = dc.requests_made - before
             outcome.records = pulled.records
             progress.report(district_id, "writing")
-            with db.atomic():
+            with _writing(db):
                 outcome.changes = _write(db, district_id, pulled, run_id)
                 outcome.duration_s = time.monotonic() - started
                 outcome.ok = True
@@ -358,7 +374,7 @@ def _describe(exc: Exception) -> str:
 def _pull(dc: DistrictClient, mode: str, cursor: str | None) -> _Pulled:
     if mode == "incremental":
         try:
-            return _pull_events(dc, cursor or None)
+            return _pull_events(dc, cursor or NO_EVENTS_YET)
         except (BadRequest, NotFound) as refused:
             log.info("district %s: events cursor refused (%s); doing a full sync", dc.district_id, refused.message)
     return _pull_everything(dc)
@@ -380,9 +396,9 @@ def _pull_everything(dc: DistrictClient) -> _Pulled:
     return pulled
 
 
-def _pull_events(dc: DistrictClient, cursor: str | None) -> _Pulled:
+def _pull_events(dc: DistrictClient, cursor: str) -> _Pulled:
     """The district object (its LMS fields move without events) and every event since the cursor."""
-    events = list(dc.iter_events(starting_after=cursor))
+    events = list(dc.iter_events(starting_after=cursor or None))
     pulled = _Pulled(mode="incremental", district=dc.get_district(), cursor=events[-1].id if events else cursor)
     pulled.events = events
     pulled.records = 1 + len(events)
@@ -508,7 +524,7 @@ def _record_district_outcome(db: sqlite_utils.Database, run_id: int, outcome: Di
 def _record_failure(db_path: str | Path, run_id: int, outcome: DistrictOutcome) -> None:
     """The district keeps its previous data; its row says what went wrong."""
     try:
-        with connect(db_path) as db, db.atomic():
+        with connect(db_path) as db, _writing(db):
             db.execute(
                 "INSERT INTO districts (id, name, last_sync_error) VALUES (?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET last_sync_error = excluded.last_sync_error",
