@@ -42,7 +42,8 @@ def served(**options: Any) -> Iterator[tuple[Sandbox, str]]:
 def client_for(sandbox: Sandbox, url: str, district_id: str, **kwargs: Any) -> httpx.Client:
     """An httpx client holding that district's bearer token."""
     token = sandbox.token_for(district_id)
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10, **kwargs)
+    kwargs.setdefault("timeout", 10)
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
 
 def ready_setup(sandbox: Sandbox, lms_type: str) -> dict[str, str]:

@@ -127,16 +127,21 @@ class SandboxApp:
 
     @staticmethod
     def _with(response: Response, headers: list[tuple[str, str]]) -> Response:
-        response.headers = [*response.headers, *headers]
+        """Add the rate-limit headers a fault has not already set."""
+        present = {name.lower() for name, _ in response.headers}
+        response.headers = [*response.headers, *((n, v) for n, v in headers if n.lower() not in present)]
         return response
 
     def _faulted(self, request: Request, key: str, respond: Callable[[], Response]) -> Response:
         injection = self.faults.take_injection(request.method, request.path)
         if injection is not None:
+            handled = respond() if injection.after_handling else None
             if injection.delay_s:
                 self.sleep(injection.delay_s)
             if injection.drop:
                 raise DropConnection("injected drop")
+            if handled is not None:
+                return handled
             if injection.status is not None:
                 if injection.status == 429:
                     with self.stats.lock:

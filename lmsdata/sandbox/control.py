@@ -36,7 +36,7 @@ _ROUTES: list[tuple[str, str, Action]] = [
     ("POST", "inject", lambda sb, body, _: sb.inject(
         body["path_contains"], status=body.get("status"), delay_s=body.get("delay_s"),
         drop=bool(body.get("drop")), body=body.get("body"), count=int(body.get("count", 1)),
-        method=body.get("method"))),
+        method=body.get("method"), after_handling=bool(body.get("after_handling")))),
 ]
 _COMPILED = [(method, re.compile("^/__sandbox/" + path.replace("{id}", "([^/]+)") + "/?$"), action)
              for method, path, action in _ROUTES]

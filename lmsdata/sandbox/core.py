@@ -146,12 +146,21 @@ class Sandbox:
         self.gradebook.delete_in_lms(assignment_id)
 
     def inject(self, path_contains: str, *, status: int | None = None, delay_s: float | None = None,
-               drop: bool = False, body: Any = None, count: int = 1, method: str | None = None) -> None:
-        """Make the next `count` requests whose path contains `path_contains` misbehave."""
+               drop: bool = False, body: Any = None, count: int = 1, method: str | None = None,
+               after_handling: bool = False) -> None:
+        """Make the next `count` requests whose path contains `path_contains` misbehave.
+
+        `status` replies with that status (and `body`: dict, JSON or HTML text; 429 is empty);
+        `delay_s` stalls first; `drop` closes the connection with no reply. With
+        `after_handling=True` the request takes effect first and only its reply is delayed or
+        dropped: the "outcome unknown" case of a write that timed out.
+        """
         if status is None and delay_s is None and not drop:
             raise ValueError("inject needs status, delay_s or drop")
+        if after_handling and status is not None:
+            raise ValueError("after_handling delays or drops the real reply; it cannot replace its status")
         self.faults.inject(Injection(path_contains, method.upper() if method else None, status,
-                                     delay_s, drop, body, count))
+                                     delay_s, drop, body, count, after_handling))
 
     def stats(self) -> dict[str, Any]:
         stats = self.app.stats

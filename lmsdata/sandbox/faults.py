@@ -53,6 +53,7 @@ class Injection:
     drop: bool
     body: Any
     count: int
+    after_handling: bool = False  # delay/drop the reply of a request that already took effect
 
     def response(self) -> Response:
         assert self.status is not None
