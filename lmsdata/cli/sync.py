@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import sys
 import time
 from pathlib import Path
@@ -39,10 +38,9 @@ def _sandbox_settings(settings: Settings, url: str) -> Settings:
     """Point at a running `lmsdata sandbox`; credentials from the environment or the sandbox defaults."""
     client_id, client_secret = settings.client_id, settings.client_secret
     if not client_id:
-        from lmsdata.sandbox import Sandbox
+        from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-        parameters = inspect.signature(Sandbox).parameters
-        client_id, client_secret = parameters["client_id"].default, parameters["client_secret"].default
+        client_id, client_secret = DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     url = url.rstrip("/")
     return dataclasses.replace(settings, client_id=client_id, client_secret=client_secret, api_url=url, oauth_url=url)
 
