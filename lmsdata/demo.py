@@ -3,21 +3,23 @@
 `start()` serves a sandbox (seeded, so every start has the same districts) on 127.0.0.1 and a local
 mail sink; `build()` fills an empty cache through the real code path — a full sync over HTTP,
 realistic grade-push traffic, a few invitations — so the demo exercises exactly what production
-runs. Later starts reuse the cache and re-create the sandbox from the same seed, so "Sync now",
-retries and invitations keep working.
+runs. Later starts reuse the cache and re-create the sandbox from the same seed (`restore` replays
+the partner traffic into a scratch cache), so "Sync now", retries and invitations keep working.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lmsdata import audit
 from lmsdata.config import DEFAULT_DB_PATH, Settings
-from lmsdata.db import bump_data_version, connect, utcnow
+from lmsdata.db import bump_data_version, connect
 
 DEMO_SEED = 7
 DEMO_CLIENT_ID = "demo-client"
@@ -89,24 +91,55 @@ def build(env: DemoEnvironment, on_progress: Progress | None = None) -> None:
     with _build_lock:
         if is_built(env.db_path):
             return
-        from lmsdata.client import CleverClient
-        from lmsdata.pushes import generate_demo_traffic
-        from lmsdata.sync import sync
-
-        with CleverClient.from_settings(env.settings) as client:
-            sync(client, env.db_path, full=True, actor=DEMO_ACTOR,
-                 on_progress=lambda p: report(0.6 * p.districts_done / max(p.districts_total, 1),
-                                              f"Pulled {p.districts_done} of {p.districts_total} districts"))
-            report(0.6, "Pushing grades the way a partner app does")
-            generate_demo_traffic(client, env.sandbox, env.db_path)
+        now = datetime.now(UTC)
+        _replay(env, env.db_path, report, now)
+        report(0.8, "Pulling what changed since (an incremental sync)")
+        _sync(env, env.db_path, full=False)
         report(0.9, "Sending a few LMS Connect invitations")
         send_demo_invitations(env)
         with connect(env.db_path) as db, db.conn:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [_BUILT_KEY, utcnow()])
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [_BUILT_KEY, now.isoformat()])
             audit.record(db, actor=DEMO_ACTOR, action="demo_build", target=str(env.db_path), outcome="ok",
                          params={"seed": DEMO_SEED})
             bump_data_version(db)
         report(1.0, "Done")
+
+
+def restore(env: DemoEnvironment) -> None:
+    """Bring a fresh sandbox to the state the existing demo cache was built against.
+
+    The partner traffic created assignments (with ids derived from the seed and their order) and
+    matched some students; replaying it, with the same clock, into a scratch cache recreates exactly
+    those, so retries of the cached pushes reach the assignments and students they were built on.
+    """
+    with connect(env.db_path) as db:
+        built_at = db.execute("SELECT value FROM meta WHERE key = ?", [_BUILT_KEY]).fetchone()[0]
+    with tempfile.TemporaryDirectory(prefix="lmsdata-demo-") as scratch:
+        _replay(env, Path(scratch) / "replay.db", lambda share, text: None, datetime.fromisoformat(built_at))
+
+
+def _replay(env: DemoEnvironment, db_path: Path, report: Progress, now: datetime) -> None:
+    """A full sync, then a few days of a partner app pushing grades (the sandbox changes too)."""
+    from lmsdata.client import CleverClient
+    from lmsdata.pushes.demo import generate_demo_traffic
+
+    _sync(env, db_path, full=True, report=report)
+    report(0.6, "Pushing grades the way a partner app does")
+    with CleverClient.from_settings(replace(env.settings, db_path=db_path)) as client:
+        generate_demo_traffic(client, env.sandbox, db_path, seed=DEMO_SEED, now=now)
+
+
+def _sync(env: DemoEnvironment, db_path: Path, *, full: bool, report: Progress | None = None) -> None:
+    from lmsdata.client import CleverClient
+    from lmsdata.sync import sync
+
+    def progress(p: Any) -> None:
+        if report is not None:
+            report(0.6 * p.districts_done / max(p.districts_total, 1),
+                   f"Pulled {p.districts_done} of {p.districts_total} districts")
+
+    with CleverClient.from_settings(replace(env.settings, db_path=db_path)) as client:
+        sync(client, db_path, full=full, actor=DEMO_ACTOR, on_progress=progress)
 
 
 def send_demo_invitations(env: DemoEnvironment) -> None:

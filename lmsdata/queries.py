@@ -227,7 +227,7 @@ def pushes(
 # told from the cache (NULL: a Schoology launch, an error nobody knows). A preview of
 # `lmsdata.pushes.gate`, which re-checks with Clever before anything is sent.
 _READY = """
-    CASE WHEN COALESCE(d.lms_state, 'success') != 'success' THEN 0 ELSE CASE p.category
+    CASE WHEN COALESCE(d.lms_state, '') != 'success' THEN 0 ELSE CASE p.category
         WHEN 'transient' THEN 1
         WHEN 'district_not_ready' THEN 1
         WHEN 'district_lms_error' THEN 1

@@ -1,30 +1,24 @@
 """The dashboard's actions (sync now, retry pushes, invitations) with a progress bar and plain results.
 
-The library call runs on a worker thread while the script thread moves the progress bar: library
-callbacks may come from the library's own threads, where Streamlit cannot draw.
+Each library call runs under `with_progress`, which draws a progress bar from the script thread.
 Each action returns a short summary plus a row per item, which the page keeps in session state.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from lmsdata.config import ConfigError
 from lmsdata.redact import redact
 from lmsdata.ui import services
+from lmsdata.ui.progress import Report, with_progress
 
 if TYPE_CHECKING:
     from lmsdata.ui.frame import Context
 
-T = TypeVar("T")
-Report = Callable[[float, str], None]
 
 
 @dataclass
@@ -34,28 +28,6 @@ class Outcome:
     ok: bool
     summary: str
     items: list[dict[str, Any]] = field(default_factory=list)
-
-
-def with_progress(label: str, work: Callable[[Report], T]) -> T:
-    """Run `work(report)` on a worker thread and mirror its `report(share, text)` calls in a progress bar."""
-    bar = st.progress(0.0, text=label)
-    lock = threading.Lock()
-    latest = [0.0, label]
-
-    def report(share: float, text: str) -> None:
-        with lock:
-            latest[:] = [max(0.0, min(float(share), 1.0)), text]
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsdata-action") as pool:
-        future = pool.submit(work, report)
-        while not future.done():
-            time.sleep(0.1)
-            with lock:
-                share, text = latest
-            bar.progress(share, text=text)
-        result = future.result()
-    bar.progress(1.0, text="Done")
-    return result
 
 
 def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from lmsdata import demo
 from lmsdata.config import ConfigError
+from lmsdata.ui.progress import with_progress
 
 if TYPE_CHECKING:
     from lmsdata.client import CleverClient
@@ -19,9 +20,12 @@ if TYPE_CHECKING:
     from lmsdata.ui.frame import Context
 
 
-@st.cache_resource(show_spinner=False, on_release=lambda env: env.close())
+@st.cache_resource(show_spinner="Starting the built-in Clever sandbox…", on_release=lambda env: env.close())
 def _environment(db_path: str) -> demo.DemoEnvironment:
-    return demo.start(db_path)
+    env = demo.start(db_path)
+    if demo.is_built(db_path):
+        demo.restore(env)
+    return env
 
 
 def demo_environment(configured_db_path: str) -> demo.DemoEnvironment:
@@ -30,8 +34,7 @@ def demo_environment(configured_db_path: str) -> demo.DemoEnvironment:
     if not demo.is_built(env.db_path):
         with st.status("First start: building the demo cache from the built-in Clever sandbox…",
                        expanded=True) as status:
-            bar = st.progress(0.0, text="Pulling districts")
-            demo.build(env, on_progress=lambda share, text: bar.progress(min(share, 1.0), text=text))
+            with_progress("Pulling districts", lambda report: demo.build(env, on_progress=report))
             status.update(label="Demo cache ready", state="complete", expanded=False)
     return env
 

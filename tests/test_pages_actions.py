@@ -1,0 +1,150 @@
+"""The embedded demo and the dashboard's actions, through AppTest, against the real sandbox.
+
+No credentials: the app builds its demo cache from the in-process sandbox served on loopback
+(full sync, partner traffic, invitations to a local mail sink) and every action goes through the
+library over real HTTP. The sandbox lives for this module (one per server, as in production).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lmsdata.db import connect
+from tests.test_pages import assert_no_error, table, texts
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDENTIALS = ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "SMTP_URL", "CLEVER_API_URL", "CLEVER_OAUTH_URL")
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path_factory.mktemp("demo") / "demo.db"
+    st.cache_resource.clear()  # stops the sandbox server and the mail sink
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def demo(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LMSDATA_DB", str(demo_cache))
+    st.cache_data.clear()
+    return demo_cache
+
+
+def open_page(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+    assert_no_error(at)
+    return at
+
+
+def count(db_path: Path, sql: str, *params: object) -> int:
+    with connect(db_path) as db:
+        return int(db.execute(sql, list(params)).fetchone()[0])
+
+
+def test_first_start_builds_the_demo_cache_and_says_it_is_a_demo(demo: Path) -> None:
+    at = open_page()
+    assert "Demo mode" in texts(at)
+    assert len(table(at)) == 12
+    assert count(demo, "SELECT COUNT(*) FROM pushes WHERE state = 'failed'") > 0
+    assert count(demo, "SELECT COUNT(*) FROM invitations WHERE state = 'sent'") >= 1
+    assert count(demo, "SELECT COUNT(*) FROM sync_runs WHERE outcome = 'success'") == 2
+    assert "Acting as `demo`" in texts(at)
+
+
+def test_retrying_a_ready_push_sends_it_and_shows_the_result(demo: Path) -> None:
+    at = open_page("pushes")
+    at.toggle(key="pushes_ready_only").set_value(True).run()
+    ready = table(at, 2)
+    # the partner traffic matched a student or synced a section after these failed: they can go now
+    unblocked = ready[ready["Category"].isin(["Student not matched in the LMS", "Section not synced to the LMS"])]
+    row = int(unblocked.index[0])
+    push_id = int(ready.iloc[row]["Push"])
+    at.session_state["pushes_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="pushes_retry_selected").click().run()
+    assert "Retry 1 push?" in texts(at)
+    at.button(key="pushes_retry_yes").click().run()
+    assert_no_error(at)
+    assert "Retry finished: 1 sent." in texts(at)
+    assert count(demo, "SELECT COUNT(*) FROM pushes WHERE id = ? AND state = 'sent'", push_id) == 1
+    assert count(demo, "SELECT COUNT(*) FROM audit_log WHERE action = 'retry' AND actor = 'demo'") >= 1
+
+
+def test_a_blocked_push_is_skipped_with_its_reason(demo: Path) -> None:
+    at = open_page("pushes")
+    pushes = table(at, 2)
+    blocked = pushes[pushes["Category"] == "Our request was invalid"]
+    row = int(blocked.index[0])
+    push_id = int(blocked.iloc[0]["Push"])
+    at.session_state["pushes_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="pushes_retry_selected").click().run()
+    at.button(key="pushes_retry_yes").click().run()
+    assert_no_error(at)
+    result = at.dataframe[0].value
+    assert list(result["push"]) == [push_id] and list(result["outcome"]) == ["skipped"]
+    assert "rejected" in result["reason"].iloc[0]
+    assert count(demo, "SELECT COUNT(*) FROM pushes WHERE id = ? AND state = 'failed'", push_id) == 1
+
+
+def test_sync_now_on_a_district_records_a_run(demo: Path) -> None:
+    with connect(demo) as db:
+        district_id = db.execute("SELECT id FROM districts WHERE lms_state = 'success' ORDER BY name").fetchone()[0]
+    runs_before = count(demo, "SELECT COUNT(*) FROM sync_runs")
+    at = open_page("district", district=district_id)
+    at.button(key="district_sync_button").click().run()
+    at.button(key="district_sync_yes").click().run()
+    assert_no_error(at)
+    assert f"Sync #{runs_before + 1} finished:" in texts(at)
+    assert count(demo, "SELECT COUNT(*) FROM sync_runs") == runs_before + 1
+    assert count(demo, "SELECT COUNT(*) FROM sync_run_districts WHERE run_id = (SELECT MAX(id) FROM sync_runs) "
+                       "AND district_id = ? AND outcome = 'success'", district_id) == 1
+
+
+def test_sending_an_invitation_lists_it_and_delivers_the_mail(demo: Path) -> None:
+    with connect(demo) as db:
+        district_id, name = db.execute(
+            "SELECT id, name FROM districts WHERE COALESCE(lms_state, '') = '' AND id NOT IN "
+            "(SELECT district_id FROM invitations WHERE state = 'sent') ORDER BY name"
+        ).fetchone() or (None, None)
+    if district_id is None:  # every unconnected district already has its invitation: cancel one first
+        at = open_page("invitations")
+        at.session_state["invitations_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+        at.run()
+        at.button(key="invitation_cancel").click().run()
+        at.button(key="invitations_row_yes").click().run()
+        assert "cancelled" in texts(at)
+        with connect(demo) as db:
+            district_id, name = db.execute(
+                "SELECT i.district_id, d.name FROM invitations i JOIN districts d ON d.id = i.district_id "
+                "WHERE i.state = 'cancelled' ORDER BY i.id DESC"
+            ).fetchone()
+    at = open_page("invitations")
+    at.selectbox(key="invite_district").set_value(district_id).run()
+    at.text_input(key=f"invite_to_{district_id}").input("it-director@example.org")
+    next(b for b in at.button if b.label == "Send invitation").click().run()
+    assert_no_error(at)
+    assert "Invitation sent to it-director@example.org." in texts(at)
+    listed = table(at, 0)
+    assert listed.iloc[0]["email"] == "it-director@example.org" and listed.iloc[0]["state"] == "sent"
+    assert listed.iloc[0]["district_name"] == name
+    mailbox = next(e for e in at.expander if "Demo mailbox" in e.label)
+    assert name in mailbox.label or any(name in m.value for m in mailbox.markdown)
+    audit = open_page("audit")
+    actions = table(audit)
+    assert {"invite", "retry", "sync"} <= set(actions["action"])
