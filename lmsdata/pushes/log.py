@@ -252,7 +252,8 @@ _NEWER = "(n.created_at > p.created_at OR (n.created_at = p.created_at AND n.id 
 
 def supersede_older(db: sqlite_utils.Database, push_ids: Sequence[int] | None = None) -> int:
     """Mark every unsent update that has a newer payload for the same (section, assignment, student)
-    superseded, pointing at the newest one. Creates are never superseded: later updates need them.
+    superseded, pointing at the newest one (already superseded ones are re-pointed to it too).
+    Creates are never superseded: later updates need them.
 
     With `push_ids`, only those pushes are considered (a retry's selection); otherwise all of them.
     """
@@ -268,7 +269,7 @@ def supersede_older(db: sqlite_utils.Database, push_ids: Sequence[int] | None = 
         UPDATE pushes AS p SET state = 'superseded', updated_at = ?, category = NULL,
             superseded_by = (SELECT n.id FROM pushes n WHERE {_SAME_KEY}
                              ORDER BY n.created_at DESC, n.id DESC LIMIT 1)
-        WHERE p.state IN ('failed', 'pending', 'unknown') AND p.kind != 'assignment_create'
+        WHERE p.state IN ('failed', 'pending', 'unknown', 'superseded') AND p.kind != 'assignment_create'
           AND (p.lease_until IS NULL OR p.lease_until < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')){scope}
           AND EXISTS (SELECT 1 FROM pushes n WHERE {_SAME_KEY} AND {_NEWER})
         """,
