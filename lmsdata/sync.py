@@ -48,8 +48,9 @@ class NoToken(RuntimeError):
 
     def __init__(self, district_id: str) -> None:
         super().__init__(
-            f"The app has no Clever token for district {district_id}: the district disconnected the app or never "
-            "authorized it (ask the district to reconnect). Its cached data is from its last successful pull."
+            f"No token for district {district_id} in the app's Clever token list: the district disconnected the "
+            "app or its token was revoked; ask the district to reconnect. Its cached data is from its last "
+            "successful pull."
         )
 
 

@@ -83,7 +83,7 @@ def test_a_revoked_token_is_that_districts_error_and_keeps_its_data(db_path: Pat
         sandbox.revoke_token(victim)
         with client_for(url) as client:
             result = sync(client, db_path)
-    assert set(result.failed) == {victim} and "no Clever token" in result.failed[victim]
+    assert set(result.failed) == {victim} and "No token for district" in result.failed[victim]
     with connect(db_path) as db:
         assert db.execute("SELECT COUNT(*) FROM users WHERE district_id = ?", [victim]).fetchone()[0] == before
         error, pulled = db.execute("SELECT last_sync_error, last_pulled_at FROM districts WHERE id = ?",
