@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata.health import Thresholds, assess, state_since, urgency
+from lmsdata.invitations import latest_invitations
 
 COLUMNS = (
     "id", "name", "lms_type", "lms_state", "health", "owner", "next_step", "last_lms_sync",
@@ -19,7 +20,11 @@ COLUMNS = (
 def district_rows(
     db: sqlite_utils.Database, *, now: datetime | None = None, thresholds: Thresholds | None = None
 ) -> list[dict[str, Any]]:
-    """Every cached district, most urgent first, then by name."""
+    """Every cached district, most urgent first, then by name.
+
+    Health sees what `assess` can use: when the current lms_state began (from district_history)
+    and the newest invitation, so a not-connected district shows who acts on it.
+    """
     now = now or datetime.now(UTC)
     districts = list(
         db.query(
@@ -31,9 +36,11 @@ def district_rows(
     since = state_since(
         list(db.query("SELECT id, district_id, pulled_at, lms_state FROM district_history ORDER BY district_id"))
     )
+    invitations = latest_invitations(db, now)
     rows = []
     for district in districts:
         district["lms_state_since"] = since.get(district["id"])
+        district.update(invitations.get(district["id"], {}))
         health = assess(district, now=now, thresholds=thresholds)
         row = {column: district.get(column) for column in COLUMNS}
         row.update(health=health.status, owner=health.owner, next_step=health.next_step)
