@@ -13,10 +13,11 @@ from lmsdata.sandbox.control import ControlPlane
 from lmsdata.sandbox.data import plan_districts, unwrap
 from lmsdata.sandbox.data_api import DataApi
 from lmsdata.sandbox.faults import Faults, Injection
+from lmsdata.sandbox.ids import Kind
 from lmsdata.sandbox.lms import Gradebook
 from lmsdata.sandbox.ratelimit import RateLimiter
 from lmsdata.sandbox.server import Server
-from lmsdata.sandbox.world import UnknownObject, World
+from lmsdata.sandbox.world import World
 
 DEFAULT_CLIENT_ID = "sandbox-client"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"
@@ -86,23 +87,15 @@ class Sandbox:
         return self.world.events(self.world.index_of(district_id))
 
     def user(self, user_id: str) -> dict[str, Any]:
-        found = self.world.user(user_id)
-        if found is None:
-            raise UnknownObject(f"unknown user {user_id!r}")
-        return found[1]
+        return self.world.require(user_id, Kind.USER)[1]
 
     def section(self, section_id: str) -> dict[str, Any]:
-        found = self.world.section(section_id)
-        if found is None:
-            raise UnknownObject(f"unknown section {section_id!r}")
-        return found[1]
+        return self.world.require(section_id, Kind.SECTION)[1]
 
     def has_launched(self, user_id: str) -> bool:
         """False for a Schoology student who never opened the app's LTI link (writes give 500)."""
-        found = self.world.user(user_id)
-        if found is None:
-            raise UnknownObject(f"unknown user {user_id!r}")
-        return self.world.has_launched(found[0], user_id)
+        index, _ = self.world.require(user_id, Kind.USER)
+        return self.world.has_launched(index, user_id)
 
     def assignment(self, assignment_id: str) -> dict[str, Any] | None:
         """The stored assignment (None if unknown or deleted)."""

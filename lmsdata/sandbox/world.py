@@ -260,53 +260,44 @@ class World:
         delta[0] += int(_synced(new)) - int(_synced(old))
         delta[1] += int(new is not None) - int(old is not None)
 
-    def _replace_user(self, index: int, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        state = self.state(index)
-        state.users[new["id"]] = new
-        self._count(index, _COUNT_KEY.get(role_of(new)), old, new)
+    def require(self, object_id_: str, kind: Kind) -> tuple[int, dict[str, Any]]:
+        found = self._lookup(object_id_, kind)
+        if found is None:
+            raise UnknownObject(f"unknown {kind.name.lower()} {object_id_!r}")
+        return found
+
+    def _set_lms_status(self, object_id_: str, kind: Kind, synced: bool) -> None:
+        """Match/unmatch a user or section: its event, then the district's new percentages."""
+        with self.lock:
+            index, obj = self.require(object_id_, kind)
+            if obj.get("lms_status") == {"synced_in_lms": synced}:
+                return
+            before_district = self.district(index)
+            previous = {"lms_status": obj.get("lms_status")}
+            old = dict(obj)
+            obj["lms_status"] = {"synced_in_lms": synced}
+            obj["last_modified"] = iso(self.clock())
+            state = self.state(index)
+            if kind == Kind.USER:
+                state.users[object_id_] = obj
+                self._count(index, _COUNT_KEY.get(role_of(obj)), old, obj)
+                self._emit(index, "users.updated", obj, previous)
+            else:
+                state.sections[object_id_] = obj
+                self._count(index, "sections", old, obj)
+                self._emit(index, "sections.updated", obj, previous)
+            self._emit_district_diff(index, before_district)
 
     def set_user_matched(self, user_id: str, matched: bool) -> None:
-        with self.lock:
-            found = self.user(user_id)
-            if found is None:
-                raise UnknownObject(f"unknown user {user_id!r}")
-            index, user = found
-            before_district = self.district(index)
-            previous = {"lms_status": user.get("lms_status")}
-            if previous["lms_status"] == {"synced_in_lms": matched}:
-                return
-            old = json.loads(json.dumps(user))
-            user["lms_status"] = {"synced_in_lms": matched}
-            user["last_modified"] = iso(self.clock())
-            self._replace_user(index, old, user)
-            self._emit(index, "users.updated", user, previous)
-            self._emit_district_diff(index, before_district)
+        self._set_lms_status(user_id, Kind.USER, matched)
 
     def set_section_synced(self, section_id: str, synced: bool) -> None:
-        with self.lock:
-            found = self.section(section_id)
-            if found is None:
-                raise UnknownObject(f"unknown section {section_id!r}")
-            index, section = found
-            if section.get("lms_status") == {"synced_in_lms": synced}:
-                return
-            before_district = self.district(index)
-            previous = {"lms_status": section.get("lms_status")}
-            old = dict(section)
-            section["lms_status"] = {"synced_in_lms": synced}
-            section["last_modified"] = iso(self.clock())
-            self.state(index).sections[section_id] = section
-            self._count(index, "sections", old, section)
-            self._emit(index, "sections.updated", section, previous)
-            self._emit_district_diff(index, before_district)
+        self._set_lms_status(section_id, Kind.SECTION, synced)
 
     def mark_launched(self, user_id: str) -> None:
         with self.lock:
-            found = self.user(user_id)
-            if found is None:
-                raise UnknownObject(f"unknown user {user_id!r}")
-            self.state(found[0]).launched.add(user_id)
-            self.state(found[0]).version += 1
+            index, _ = self.require(user_id, Kind.USER)
+            self.state(index).launched.add(user_id)
 
     def add_user(self, district_id: str, role: str, section_ids: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if role not in ("student", "teacher"):
@@ -341,7 +332,8 @@ class World:
                     "lms_status": {"synced_in_lms": False} if connected else None,
                     "roles": {role: role_fields}}
             state.added_users.append(uid)
-            self._replace_user(index, None, user)
+            state.users[uid] = user
+            self._count(index, _COUNT_KEY[role], None, user)
             self._emit(index, "users.created", user)
             key = "students" if role == "student" else "teachers"
             for section in sections:
@@ -357,10 +349,7 @@ class World:
 
     def remove_user(self, user_id: str) -> None:
         with self.lock:
-            found = self.user(user_id)
-            if found is None:
-                raise UnknownObject(f"unknown user {user_id!r}")
-            index, user = found
+            index, user = self.require(user_id, Kind.USER)
             before_district = self.district(index)
             state = self.state(index)
             needle = user_id.encode()
