@@ -49,6 +49,7 @@ def pick(names: dict[str, str]) -> str | None:
         placeholder="Choose a district", key=f"district_pick_{wanted or ''}",
     )
     if chosen is None:
+        st.title("District")
         widgets.empty("Choose a district, or open one from the Overview table.")
         return None
     if chosen != wanted:

@@ -28,13 +28,21 @@ def render(ctx: Context) -> None:
 
 def send_form(ctx: Context, names: dict[str, str]) -> None:
     frame = loaders.district_health(ctx)
-    candidates = frame[frame["health"] == "not_connected"]
+    sent = loaders.invitations(ctx.db_path, ctx.data_version)
+    open_ids = set(sent.loc[sent["state"] == "sent", "district_id"]) if not sent.empty else set()
+    waiting = frame["lms_state"].fillna("").str.strip() == ""
+    status = {
+        row.id: "not connected" + (", invitation open" if row.id in open_ids else "")
+        if is_waiting else f"lms_state {row.lms_state}"
+        for row, is_waiting in zip(frame.itertuples(), waiting, strict=True)
+    }
+    # districts that can be invited now first, then those with an open invitation, then the rest
+    order = sorted(names, key=lambda d: (not status.get(d, "").startswith("not"), d in open_ids, names[d]))
     with st.expander("Send an invitation", expanded=True, icon=":material/send:"):
         pick, _ = st.columns([3, 2])
-        ids = list(candidates["id"]) + [d for d in names if d not in set(candidates["id"])]
         district_id = pick.selectbox(
-            "District", ids, index=None, format_func=lambda d: f"{names[d]} · {d}", key="invite_district",
-            placeholder="districts not connected yet come first",
+            "District", order, index=None, format_func=lambda d: f"{names[d]} · {d} — {status.get(d, '')}",
+            key="invite_district", placeholder="districts that are not connected come first",
         )
         contact = loaders.district(ctx.db_path, ctx.data_version, district_id) if district_id else None
         with st.form("invite_form", clear_on_submit=False):
