@@ -119,7 +119,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
     st.caption(f"{len(shown)} of {len(frame)} districts · select a row to open the district")
     percent = {"format": "%.0f%%", "min_value": 0, "max_value": 100}
     event = st.dataframe(
-        view,
+        widgets.coloured(view, "Status", widgets.STATUS_COLOURS),
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",

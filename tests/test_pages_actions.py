@@ -148,3 +148,28 @@ def test_sending_an_invitation_lists_it_and_delivers_the_mail(demo: Path) -> Non
     audit = open_page("audit")
     actions = table(audit)
     assert {"invite", "retry", "sync"} <= set(actions["action"])
+
+
+def test_after_a_restart_the_recreated_sandbox_still_accepts_the_retries(tmp_path: Path) -> None:
+    """A later start reuses the cache and replays the partner traffic into a fresh sandbox."""
+    from lmsdata import demo, queries
+    from lmsdata.client import CleverClient
+    from lmsdata.pushes import retry_pushes
+
+    built = tmp_path / "demo.db"
+    first = demo.start(built)
+    try:
+        demo.build(first)
+    finally:
+        first.close()
+    restarted = demo.start(built)  # a new server process: a new sandbox from the same seed
+    try:
+        demo.restore(restarted)
+        with connect(built) as db:
+            ready = queries.failed_pushes(db, ready_only=True, categories=("student_not_matched", "section_not_synced"))
+        assert not ready.empty
+        with CleverClient.from_settings(restarted.settings) as client:
+            report = retry_pushes(client, built, [int(i) for i in ready["id"]], actor="demo")
+    finally:
+        restarted.close()
+    assert {item.outcome for item in report.items} == {"sent"}, report.items

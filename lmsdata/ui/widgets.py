@@ -14,16 +14,17 @@ from lmsdata.ui import loaders
 if TYPE_CHECKING:
     from lmsdata.ui.frame import Context
 
-# Streamlit's badge colours and a dot that reads the same in a table cell.
+# Streamlit's badge colour for each status (the table cells use the health model's own colours).
 BADGE = {
-    "action_needed": ("red", "🔴"),
-    "stale": ("orange", "🟠"),
-    "below_target": ("yellow", "🟡"),
-    "setting_up": ("blue", "🔵"),
-    "not_connected": ("gray", "⚪"),
-    "healthy": ("green", "🟢"),
+    "action_needed": "red",
+    "stale": "orange",
+    "below_target": "yellow",
+    "setting_up": "blue",
+    "not_connected": "gray",
+    "healthy": "green",
 }
-STATUS_ORDER = [s.name for s in STATUSES]
+READY = {1: "ready", 0: "blocked"}
+READY_COLOURS = {"ready": "#2ca02c", "blocked": "#d62728", "unknown": "#7f7f7f"}
 
 
 def age(value: Any, now: datetime) -> str:
@@ -44,14 +45,20 @@ def age(value: Any, now: datetime) -> str:
 
 
 def status_label(status: str) -> str:
-    """A status as a table cell: coloured dot and label."""
     known = STATUS_BY_NAME.get(status)
-    return f"{BADGE.get(status, ('gray', '⚪'))[1]} {known.label if known else status}"
+    return known.label if known else status
 
 
 def status_badge(status: str) -> None:
-    known = STATUS_BY_NAME.get(status)
-    st.badge(known.label if known else status, color=BADGE.get(status, ("gray", ""))[0])  # type: ignore[arg-type]
+    st.badge(status_label(status), color=BADGE.get(status, "gray"))  # type: ignore[arg-type]
+
+
+def coloured(frame: pd.DataFrame, column: str, colours: dict[str, str]) -> Any:
+    """The frame with `column`'s text in the colour its value maps to (a Styler st.dataframe accepts)."""
+    return frame.style.map(lambda value: f"color: {colours.get(value, '#333')}; font-weight: 600", subset=[column])
+
+
+STATUS_COLOURS = {s.label: s.colour for s in STATUSES}
 
 
 def owner_label(owner: str) -> str:
