@@ -37,7 +37,8 @@ class Lab:
 
     def client(self, **options: Any) -> CleverClient:
         sleep: Callable[[float], None] = options.pop("sleep", time.sleep)
-        return CleverClient.from_settings(self.settings, sleep=sleep, options=ClientOptions(**options))
+        clock: Callable[[], float] = options.pop("clock", time.time)
+        return CleverClient.from_settings(self.settings, sleep=sleep, clock=clock, options=ClientOptions(**options))
 
     def pusher(self, client: CleverClient, **kwargs: Any) -> GradePusher:
         kwargs.setdefault("policy", SendPolicy(auto_retries=2, backoff_base=0.01, backoff_cap=0.02))
@@ -104,7 +105,7 @@ def running_lab(tmp_path: Path, *, rate_limit: int = 1200, clock: Callable[[], f
                         oauth_url=server.url, db_path=db_path)  # fmt: skip
     lab = Lab(sandbox, server.url, db_path, settings)
     try:
-        with lab.client() as client:
+        with lab.client(clock=clock) as client:
             lab.sync(client)
         yield lab
     finally:

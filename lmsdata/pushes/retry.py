@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,9 @@ class RetryOptions:
     lease_s: float = 300.0
     claim_batch: int = 50
     policy: SendPolicy = field(default_factory=SendPolicy)
+    # How long a request left on the wire by a killed run may still be processed by Clever; until then
+    # reading Clever cannot tell "not arrived" from "still in progress". None: the client's write timeout.
+    settle_s: float | None = None
 
 
 def retry_pushes(
@@ -145,6 +149,7 @@ class _Run:
         self.on_progress = on_progress
         self.sleep = sleep
         self.owner = log.new_lease_owner()
+        self.settle_s = client.options.write_timeout if options.settle_s is None else options.settle_s
         self.report = RetryReport(dry_run=dry_run)
         self.stop = threading.Event()
         self.total = 0
@@ -295,7 +300,7 @@ class _DistrictWorker:
             return self._decide(push_id)
         except TokenRevoked as exc:
             return self._skip(log.get_push(self.db, push_id) or {"id": push_id}, Category.TOKEN_REVOKED,
-                              exc.message or str(exc))  # fmt: skip
+                              f"still blocked: {exc.message or exc}")  # fmt: skip
         except CleverError as exc:
             push = log.get_push(self.db, push_id) or {"id": push_id}
             return self._skip(push, None, f"could not check Clever before sending: {exc}")
@@ -316,7 +321,7 @@ class _DistrictWorker:
             return evidence
         blocked = blocker(self.db, self.look, push)
         if blocked is not None:
-            return self._skip(push, blocked.category, blocked.reason)
+            return self._skip(push, blocked.category, f"still blocked: {blocked.reason}")
         if self.run.dry_run:
             return RetryItem(push_id, "ready", "can be sent now", did, push["category"])
         outcome = self.sender.send(push, trigger="retry")
@@ -339,12 +344,21 @@ class _DistrictWorker:
             reason = f"the create may have reached Clever (no answer recorded). {Category.OUTCOME_UNKNOWN.next_step}"
             self._settle(push, "unknown", reason, Category.OUTCOME_UNKNOWN, dangling)
             return RetryItem(push_id, "unknown", reason, did, Category.OUTCOME_UNKNOWN.slug)
+        if dangling is not None and self._may_be_in_progress(dangling):
+            settle = self.run.settle_s
+            when = log.iso(log.parse_time(dangling["started_at"]) + timedelta(seconds=settle))
+            return self._skip(push, None, f"an interrupted run's request (started {dangling['started_at']}) may still "
+                                          f"be in progress at Clever; it is checked again after {when}")
         if dangling is not None and self._took_effect(push):
             self._settle(push, "sent", "confirmed in Clever: an interrupted run had sent it", None, dangling)
             return RetryItem(push_id, "sent", "an interrupted run had already sent it (checked in Clever)", did)
         if dangling is not None and not self.run.dry_run:
             self._close_dangling(dangling, "interrupted before an answer; not found in Clever, so sending again")
         return None
+
+    def _may_be_in_progress(self, dangling: Mapping[str, Any]) -> bool:
+        started = log.parse_time(dangling["started_at"])
+        return datetime.now(UTC) - started < timedelta(seconds=self.run.settle_s)
 
     def _took_effect(self, push: Mapping[str, Any]) -> bool:
         assignment_id = log.live_assignment_id(self.db, push["district_id"], push["section_id"], push["assignment_key"])
@@ -378,7 +392,7 @@ class _DistrictWorker:
 
     def _skip(self, push: Mapping[str, Any], category: Category | None, why: str) -> RetryItem:
         next_step = f" {category.next_step}" if category else ""
-        reason = f"still blocked: {why}.{next_step}"
+        reason = f"{why.rstrip('.')}.{next_step}"
         if not self.run.dry_run:
             log.record_skip(self.db, push["id"], reason, category=category)
         slug = category.slug if category else push.get("category")
