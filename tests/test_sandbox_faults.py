@@ -130,3 +130,18 @@ def test_a_reply_lost_after_a_write_still_applies_the_write() -> None:
             assert slept == [90]
         assert [w["kind"] for w in sandbox.stats()["grade_writes"]] == [
             "assignment.create", "submission.update", "assignment.create"]
+
+
+def test_in_process_clients_see_a_drop_as_an_httpx_transport_error() -> None:
+    sandbox = Sandbox(seed=7, scale="tiny")
+    token = sandbox.token_for(sandbox.district_ids()[0])
+    transport = httpx.WSGITransport(app=sandbox.app)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(transport=transport, base_url="http://sandbox", headers=headers) as client:
+        sandbox.inject("/v3.1/users", drop=True)
+        try:
+            client.get("/v3.1/users")
+            raise AssertionError("the reply should have been dropped")
+        except httpx.TransportError:
+            pass
+        assert client.get("/v3.1/users").status_code == 200

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from lmsdata.sandbox.http import Response, empty, message
 
 PROFILES = ("none", "flaky", "hostile")
@@ -21,8 +23,16 @@ HTML_ERROR = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>
               b"</p><hr><center>nginx</center></body></html>")
 
 
-class DropConnection(ConnectionResetError):
-    """Raised by the app to close the socket without a response (wsgiref then stays silent)."""
+class DropConnection(ConnectionResetError, httpx.RemoteProtocolError):
+    """Raised by the app to close the socket without a response.
+
+    wsgiref stays silent on a ConnectionResetError, so an HTTP client sees the server hang up; an
+    in-process `httpx.WSGITransport` client sees the same `httpx.RemoteProtocolError`.
+    """
+
+    def __init__(self, message: str) -> None:
+        ConnectionResetError.__init__(self, message)
+        httpx.RemoteProtocolError.__init__(self, message)
 
 
 @dataclass
