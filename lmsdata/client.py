@@ -298,25 +298,28 @@ class DistrictClient:
                               district_id=self.district_id)
         return dict(data)
 
-    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Each page of a Data API listing, items unwrapped, following `next` links to the end."""
+    def _listing(self, path: str, query: Mapping[str, Any]) -> Iterator[list[Any]]:
+        """The raw `data` list of each page, following `next` links until none, an empty page, or a loop."""
         url: str | None = path
-        query: Mapping[str, Any] | None = {"limit": self._transport.options.data_page_limit, **(params or {})}
+        params: Mapping[str, Any] | None = query
         seen: set[str] = set()
-        while url:
-            answer = self.request("GET", url, params=query)
+        while url and url not in seen:
+            seen.add(url)
+            answer = self.request("GET", url, params=params)
             data = answer.get("data") if isinstance(answer, Mapping) else None
             if not isinstance(data, list):
                 raise BadResponse("the listing has no `data` list", status=200, method="GET", path=path,
                                   district_id=self.district_id)
-            items = list(unwrap(data))
-            if not items:
+            if not data:
                 return
-            yield items
-            url, query = next_link(answer), None
-            if url in seen:
-                return
-            seen.add(url or "")
+            yield data
+            url, params = next_link(answer), None
+
+    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Each page of a Data API listing, items unwrapped, following `next` links to the end."""
+        query = {"limit": self._transport.options.data_page_limit, **(params or {})}
+        for data in self._listing(path, query):
+            yield list(unwrap(data))
 
     def _iter(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         for page in self.pages(path, params):
@@ -376,16 +379,9 @@ class DistrictClient:
 
     def iter_submissions(self, section_id: str, assignment_id: str) -> Iterator[dict[str, Any]]:
         """Submissions (bare items, opaque cursor, `next` only). Keyed by user id: `Submission.id` is deprecated."""
-        url: str | None = self._assignment_path(section_id, assignment_id) + "/submissions"
-        query: Mapping[str, Any] | None = {"limit": SUBMISSIONS_PAGE_LIMIT}
-        while url:
-            answer = self.request("GET", url, params=query)
-            data = answer.get("data") if isinstance(answer, Mapping) else None
-            if not isinstance(data, list):
-                raise BadResponse("the listing has no `data` list", status=200, method="GET", path=url,
-                                  district_id=self.district_id)
-            yield from (dict(item) for item in data if isinstance(item, Mapping))
-            url, query = (next_link(answer) if data else None), None
+        path = self._assignment_path(section_id, assignment_id) + "/submissions"
+        for data in self._listing(path, {"limit": SUBMISSIONS_PAGE_LIMIT}):
+            yield from (item for item in data if isinstance(item, dict))
 
     def _submission_path(self, section_id: str, assignment_id: str, user_id: str) -> str:
         return f"{self._assignment_path(section_id, assignment_id)}/submissions/{user_id}"

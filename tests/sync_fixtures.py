@@ -4,17 +4,17 @@ the cache holds exactly what the sandbox serves."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlite_utils
 
 from lmsdata.client import CleverClient, ClientOptions
-from lmsdata.sandbox import Sandbox, serve
+from lmsdata.sandbox import Sandbox
+from tests import sandbox_fixtures
 
-CLIENT_ID = "sync-test-client"
-CLIENT_SECRET = "sync-test-secret-never-shown"
+CLIENT_ID = sandbox_fixtures.CLIENT_ID
+CLIENT_SECRET = sandbox_fixtures.CLIENT_SECRET
 FAST_RETRIES = ClientOptions(backoff_base=0.02, backoff_cap=0.2, read_timeout=5.0)
 MIRROR_TABLES = ("users", "sections", "section_users", "schools", "terms")
 
@@ -37,16 +37,9 @@ class FakeTime:
             self.slept += seconds
 
 
-@contextmanager
-def served(**options: Any) -> Iterator[tuple[Sandbox, str]]:
-    settings: dict[str, Any] = {"seed": 7, "scale": "demo", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
-    settings.update(options)
-    sandbox = Sandbox(**settings)
-    server = serve(sandbox, host="127.0.0.1", port=0)
-    try:
-        yield sandbox, server.url
-    finally:
-        server.close()
+def served(**options: Any) -> AbstractContextManager[tuple[Sandbox, str]]:
+    """A demo-scale sandbox on a loopback port (the sandbox tests' helper, at the sync's scale)."""
+    return sandbox_fixtures.served(**{"scale": "demo", **options})
 
 
 def client_for(url: str, options: ClientOptions = FAST_RETRIES, **kwargs: Any) -> CleverClient:

@@ -11,7 +11,7 @@ from lmsdata.client import ClientOptions
 from lmsdata.db import connect
 from lmsdata.errors import TokenRevoked
 from lmsdata.sync import SyncAlreadyRunning, SyncProgress, _sync_lock, sync
-from tests.sync_fixtures import FAST_RETRIES, FakeTime, assert_mirrors, client_for, mirror_snapshot, served
+from tests.sync_fixtures import CLIENT_ID, FAST_RETRIES, FakeTime, assert_mirrors, client_for, mirror_snapshot, served
 
 
 def test_full_sync_mirrors_the_sandbox_with_the_minimum_of_requests(db_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_wrong_credentials_fail_the_run_with_a_clear_message(db_path: Path) -> N
     from lmsdata.client import CleverClient
 
     with served(scale="tiny") as (_, url):
-        client = CleverClient("sync-test-client", "not-the-secret-123", api_url=url, oauth_url=url,
+        client = CleverClient(CLIENT_ID, "not-the-secret-123", api_url=url, oauth_url=url,
                               options=FAST_RETRIES)
         with client, pytest.raises(TokenRevoked, match="CLEVER_CLIENT_SECRET"):
             sync(client, db_path)
