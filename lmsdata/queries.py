@@ -27,6 +27,11 @@ def _frame(
     return pd.DataFrame.from_records(cursor.fetchall(), columns=names)
 
 
+def _limited(db: sqlite_utils.Database, sql: str, params: list[Any], limit: int | None) -> pd.DataFrame:
+    """Run `sql` with `LIMIT limit` appended unless `limit` is None (then every row, e.g. for an export)."""
+    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+
+
 def _in(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
 
@@ -101,6 +106,25 @@ def history(db: sqlite_utils.Database, district_id: str | None = None) -> list[d
     return list(db.query(f"SELECT * FROM district_history {where} ORDER BY district_id, pulled_at, id", params))
 
 
+def _not_synced(
+    alias: str,
+    district_ids: Sequence[str],
+    school_ids: Sequence[str],
+    lms_types: Sequence[str],
+    search: str,
+    searched: Sequence[str],
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clause shared by the unmatched users and unsynced sections lists."""
+    where, params = [f"{alias}.synced_in_lms = 0"], []
+    _filter(where, params, f"{alias}.district_id", district_ids)
+    _filter(where, params, f"{alias}.school_id", school_ids)
+    _filter(where, params, "d.lms_type", lms_types)
+    if search.strip():
+        where.append("(" + " OR ".join(f"{column} LIKE ?" for column in searched) + ")")
+        params += [f"%{search.strip()}%"] * len(searched)
+    return where, params
+
+
 def unsynced_sections(
     db: sqlite_utils.Database,
     *,
@@ -111,13 +135,8 @@ def unsynced_sections(
     limit: int | None = 1000,
 ) -> pd.DataFrame:
     """Sections Clever reports as not synced in the LMS, with their school, teacher and district."""
-    where, params = ["s.synced_in_lms = 0"], []
-    _filter(where, params, "s.district_id", district_ids)
-    _filter(where, params, "s.school_id", school_ids)
-    _filter(where, params, "d.lms_type", lms_types)
-    if search.strip():
-        where.append("(s.name LIKE ? OR s.sis_id LIKE ? OR s.section_number LIKE ?)")
-        params += [f"%{search.strip()}%"] * 3
+    where, params = _not_synced("s", district_ids, school_ids, lms_types, search,
+                                ("s.name", "s.sis_id", "s.section_number"))
     sql = f"""
         SELECT s.id, s.name, s.section_number, s.sis_id, s.subject, s.grade, s.student_count,
                sc.name AS school, TRIM(COALESCE(t.first_name, '') || ' ' || COALESCE(t.last_name, '')) AS teacher,
@@ -129,7 +148,7 @@ def unsynced_sections(
         WHERE {" AND ".join(where)}
         ORDER BY d.name, sc.name, s.name, s.id
     """
-    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+    return _limited(db, sql, params, limit)
 
 
 def unmatched_users(
@@ -143,17 +162,10 @@ def unmatched_users(
     limit: int | None = 1000,
 ) -> pd.DataFrame:
     """Students and teachers Clever could not match to an LMS account (`synced_in_lms` false)."""
-    where, params = ["u.synced_in_lms = 0"], []
+    where, params = _not_synced("u", district_ids, school_ids, lms_types, search,
+                                ("u.first_name", "u.last_name", "u.email", "u.sis_id",
+                                 "(u.first_name || ' ' || u.last_name)"))
     _filter(where, params, "u.role", roles)
-    _filter(where, params, "u.district_id", district_ids)
-    _filter(where, params, "d.lms_type", lms_types)
-    _filter(where, params, "u.school_id", school_ids)
-    if search.strip():
-        where.append(
-            "(u.first_name LIKE ? OR u.last_name LIKE ? OR u.email LIKE ? OR u.sis_id LIKE ? "
-            "OR (u.first_name || ' ' || u.last_name) LIKE ?)"
-        )
-        params += [f"%{search.strip()}%"] * 5
     sql = f"""
         SELECT u.id, u.role, u.first_name, u.last_name, u.email, u.sis_id, u.grade,
                sc.name AS school, u.district_id, d.name AS district, d.lms_type
@@ -163,7 +175,7 @@ def unmatched_users(
         WHERE {" AND ".join(where)}
         ORDER BY d.name, u.role, u.last_name, u.first_name, u.id
     """
-    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+    return _limited(db, sql, params, limit)
 
 
 def unmatched_counts(db: sqlite_utils.Database, district_ids: Sequence[str] = ()) -> pd.DataFrame:
@@ -220,7 +232,7 @@ def pushes(
     _filter(where, params, "p.category", categories)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     sql = f"SELECT {_PUSH_COLUMNS} {_PUSH_JOINS} {clause} ORDER BY p.updated_at DESC, p.id DESC"
-    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+    return _limited(db, sql, params, limit)
 
 
 # Whether the cache says a failed push's blocking condition is gone (1), still there (0), or cannot be
@@ -265,7 +277,7 @@ def failed_pushes(
         where.append(f"({_READY}) = 1")
     sql = (f"SELECT {_PUSH_COLUMNS}, ({_READY}) AS ready {_PUSH_JOINS} WHERE {' AND '.join(where)} "
            "ORDER BY p.updated_at DESC, p.id DESC")
-    return _frame(db, sql + (" LIMIT ?" if limit else ""), [*params, *([limit] if limit else [])])
+    return _limited(db, sql, params, limit)
 
 
 def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:

@@ -98,7 +98,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
     now = ctx.now
     view = pd.DataFrame(
         {
-            "Status": shown["health"].map(widgets.status_label),
+            "Status": widgets.pills(shown["health"].map(widgets.status_label)),
             "District": shown["name"],
             "LMS": shown["lms_type"].fillna(""),
             "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
@@ -119,12 +119,13 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
     st.caption(f"{len(shown)} of {len(frame)} districts · select a row to open the district")
     percent = {"format": "%.0f%%", "min_value": 0, "max_value": 100}
     event = st.dataframe(
-        widgets.coloured(view, "Status", widgets.STATUS_COLOURS),
+        view,
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
         key="overview_table",
         column_config={
+            "Status": widgets.pill_column("Status", widgets.STATUS_COLOURS),
             "Students %": st.column_config.ProgressColumn(**percent),
             "Teachers %": st.column_config.ProgressColumn(**percent),
             "Sections %": st.column_config.ProgressColumn(**percent),

@@ -90,7 +90,7 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     view = pd.DataFrame(
         {
             "Push": rows["id"],
-            "Ready": rows["ready"].map(widgets.READY).fillna("unknown"),
+            "Ready": widgets.pills(rows["ready"].map(widgets.READY).fillna("unknown")),
             "Category": rows["category"].map(lambda c: category(c).label if c and category(c) else c or ""),
             "Owner": rows["category"].map(lambda c: widgets.owner_label(category(c).owner) if c and category(c)
                                           else ""),
@@ -106,8 +106,8 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     )
     st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
                "retry them or to see their attempts")
-    event = st.dataframe(widgets.coloured(view, "Ready", widgets.READY_COLOURS), hide_index=True, on_select="rerun",
-                         selection_mode="multi-row", key="pushes_table")
+    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row", key="pushes_table",
+                         column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS)})
     chosen = [int(rows.iloc[i]["id"]) for i in widgets.selected_rows(event)]
     ready_total = int(groups["ready"].sum())
     left, right, _ = st.columns([2, 2, 4])

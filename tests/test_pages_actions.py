@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import connect
+from tests import test_pages as pages
 from tests.test_pages import assert_no_error, table, texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +41,7 @@ def demo(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def open_page(page: str | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py")
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.run()
-    assert_no_error(at)
-    return at
+    return pages.open_page(page, timeout=60, **query)  # the first start builds the demo
 
 
 def count(db_path: Path, sql: str, *params: object) -> int:

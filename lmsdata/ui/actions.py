@@ -6,6 +6,7 @@ Each action returns a short summary plus a row per item, which the page keeps in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,34 +81,31 @@ def retry(ctx: Context, push_ids: list[int] | None = None, *, all_failed: bool =
 
 
 def invite(ctx: Context, district_id: str, email: str | None, message: str | None) -> Outcome:
-    from lmsdata.invitations import InvitationError
     from lmsdata.invitations import invite as send
-    from lmsdata.mail import MailError
 
-    try:
-        row = send(ctx.db_path, district_id, email=email or None, message=message or None, actor=ctx.actor,
-                   mailer=services.mailer(ctx), mail_from=ctx.settings.mail_from,
-                   expiry_days=ctx.settings.invitation_expiry_days)
-    except (InvitationError, MailError, ConfigError) as exc:
-        return Outcome(False, redact(str(exc)))
-    if row.get("state") == "failed":
-        return Outcome(False, f"The invitation to {row.get('email')} could not be sent: {row.get('error')}")
-    return Outcome(True, f"Invitation sent to {row.get('email')}.")
+    return _mail(ctx, "sent", lambda mail: send(ctx.db_path, district_id, email=email or None,
+                                                message=message or None, **mail))
 
 
 def resend(ctx: Context, invitation_id: int) -> Outcome:
-    from lmsdata.invitations import InvitationError
     from lmsdata.invitations import resend as send_again
+
+    return _mail(ctx, "sent again", lambda mail: send_again(ctx.db_path, invitation_id, **mail))
+
+
+def _mail(ctx: Context, verb: str, send: Callable[[dict[str, Any]], dict[str, Any]]) -> Outcome:
+    """Send an invitation e-mail; a refusal, a mail error or a missing SMTP_URL comes back as a sentence."""
+    from lmsdata.invitations import InvitationError
     from lmsdata.mail import MailError
 
     try:
-        row = send_again(ctx.db_path, invitation_id, actor=ctx.actor, mailer=services.mailer(ctx),
-                         mail_from=ctx.settings.mail_from, expiry_days=ctx.settings.invitation_expiry_days)
+        row = send({"actor": ctx.actor, "mailer": services.mailer(ctx), "mail_from": ctx.settings.mail_from,
+                    "expiry_days": ctx.settings.invitation_expiry_days})
     except (InvitationError, MailError, ConfigError) as exc:
         return Outcome(False, redact(str(exc)))
     if row.get("state") == "failed":
-        return Outcome(False, f"The invitation could not be sent again: {row.get('error')}")
-    return Outcome(True, f"Invitation sent again to {row.get('email')}.")
+        return Outcome(False, f"The invitation to {row.get('email')} could not be {verb}: {row.get('error')}")
+    return Outcome(True, f"Invitation {verb} to {row.get('email')}.")
 
 
 def cancel(ctx: Context, invitation_id: int) -> Outcome:

@@ -53,9 +53,14 @@ def status_badge(status: str) -> None:
     st.badge(status_label(status), color=BADGE.get(status, "gray"))  # type: ignore[arg-type]
 
 
-def coloured(frame: pd.DataFrame, column: str, colours: dict[str, str]) -> Any:
-    """The frame with `column`'s text in the colour its value maps to (a Styler st.dataframe accepts)."""
-    return frame.style.map(lambda value: f"color: {colours.get(value, '#333')}; font-weight: 600", subset=[column])
+def pills(values: pd.Series) -> pd.Series:
+    """Cell values for a `pill_column`: each a one-item list."""
+    return values.map(lambda value: [value])
+
+
+def pill_column(label: str, colours: dict[str, str]) -> Any:
+    """A read-only column that shows each value as a label in its colour (cheaper than a Styler)."""
+    return st.column_config.MultiselectColumn(label, options=list(colours), color=list(colours.values()))
 
 
 STATUS_COLOURS = {s.label: s.colour for s in STATUSES}
