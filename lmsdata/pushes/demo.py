@@ -81,9 +81,10 @@ def generate_demo_traffic(
         clock=lambda: moment[0], source="demo", rng=rng,
     )  # fmt: skip
     created: dict[tuple[str, str], str] = {}
-    for op in ops:
-        moment[0] = op.at
-        _run(op, pusher, sandbox, created)
+    with pusher:
+        for op in ops:
+            moment[0] = op.at
+            _run(op, pusher, sandbox, created)
     traffic = DemoTraffic()
     traffic.made_retryable = _unblock_some(sandbox, db_path, rng)
     with connect(db_path) as db:

@@ -35,7 +35,8 @@ def blocker(db: sqlite_utils.Database, look: FreshLook, push: Mapping[str, Any])
     state = district.get("lms_state")
     if "lms_state" in district and state != "success":  # null: LMS Connect not set up
         category = Category.DISTRICT_LMS_ERROR if state == "error" else Category.DISTRICT_NOT_READY
-        return Blocked(category, f"the district's lms_state is still {state or 'empty'!r} (needs 'success')")
+        shown = repr(state) if state else "not set"
+        return Blocked(category, f"the district's lms_state is still {shown} (needs 'success')")
     category = Category.from_slug(push["category"]) if push.get("category") else None
     if category is Category.SECTION_NOT_SYNCED:
         return _section_blocker(look, push["section_id"])

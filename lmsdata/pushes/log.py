@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata.db import utcnow
+from lmsdata.db import bump_data_version, utcnow
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.redact import redact
 
@@ -128,7 +128,8 @@ def finish_attempt(
     push_state: str | None,
     at: str | None = None,
 ) -> None:
-    """Close an attempt and, with `push_state`, move the push to it and release its lease, atomically.
+    """Close an attempt and, with `push_state`, move the push to it, release its lease and bump the
+    data version, atomically.
 
     `push_state=None` records an attempt that will be followed by another (automatic retry).
     """
@@ -148,6 +149,7 @@ def finish_attempt(
             )
             return
         category = result.category.slug if result.category and push_state in ("failed", "unknown") else None
+        bump_data_version(db)
         db.execute(
             "UPDATE pushes SET state = ?, category = ?, last_status = ?, last_message = ?, "
             "attempts = attempts + ?, updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",

@@ -4,14 +4,17 @@ so that every push is logged, classified when it fails, and can be retried safel
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from lmsdata.client import CleverClient
-from lmsdata.db import bump_data_version, connect, utcnow
+from lmsdata.db import bump_data_version, open_db, utcnow
 from lmsdata.errors import TokenRevoked
 from lmsdata.pushes import log
 from lmsdata.pushes.sender import PushOutcome, Sender, SendPolicy, fail_without_request
@@ -28,6 +31,7 @@ class GradePusher:
     """`create_assignment`, `update_assignment` and `push_grade`, each logged before it is sent.
 
     `clock` (an aware datetime) stamps the pushes and attempts: the demo uses it to build a past history.
+    Keeps a cache connection per thread until `close()` (or use it as a context manager).
     """
 
     def __init__(
@@ -49,6 +53,31 @@ class GradePusher:
         self.source = source
         self.rng = rng or random.Random()
         self.owner = log.new_lease_owner()
+        self._local = threading.local()
+        self._opened: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite_utils.Database:
+        """One cache connection per thread, kept open: closing the last one checkpoints the WAL each time."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = open_db(self.db_path)
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> GradePusher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _now(self) -> str:
         return log.iso(self.clock()) if self.clock else utcnow()
@@ -60,8 +89,7 @@ class GradePusher:
 
         Refused when the key already has a live assignment: a second create would duplicate it.
         """
-        with connect(self.db_path) as db:
-            existing = log.live_assignment_id(db, district_id, section_id, assignment_key)
+        existing = log.live_assignment_id(self._db(), district_id, section_id, assignment_key)
         if existing:
             raise PushRefused(
                 f"assignment {assignment_key!r} already exists in section {section_id} as {existing}; "
@@ -86,28 +114,26 @@ class GradePusher:
 
     def _push(self, new: log.NewPush) -> PushOutcome:
         now = self._now()
-        with connect(self.db_path) as db:
-            with db.atomic():
-                push_id = log.insert_push(
-                    db,
-                    log.NewPush(**{**new.__dict__, "created_at": now}),
-                    source=self.source,
-                    lease_owner=self.owner,
-                    lease_until=log.lease_deadline(LIVE_LEASE_S),
-                )
-                log.supersede_older(db, log.same_key_ids(db, push_id))
-                bump_data_version(db)
-            push = log.get_push(db, push_id)
-            assert push is not None
-            try:
-                dc = self.client.district(new.district_id)
-            except TokenRevoked as exc:
-                outcome = fail_without_request(db, push, Category.TOKEN_REVOKED, exc.message or str(exc), self._now())
-            else:
-                sender = Sender(db, dc, policy=self.policy, sleep=self.sleep, now=self._now, rng=self.rng)
-                outcome = sender.send(push, trigger="first")
+        db = self._db()
+        with db.atomic():
+            push_id = log.insert_push(
+                db,
+                log.NewPush(**{**new.__dict__, "created_at": now}),
+                source=self.source,
+                lease_owner=self.owner,
+                lease_until=log.lease_deadline(LIVE_LEASE_S),
+            )
+            log.supersede_older(db, log.same_key_ids(db, push_id))
             bump_data_version(db)
-            return outcome
+        push = log.get_push(db, push_id)
+        assert push is not None
+        try:
+            dc = self.client.district(new.district_id)
+        except TokenRevoked as exc:
+            return fail_without_request(db, push, Category.TOKEN_REVOKED, exc.message or str(exc), self._now())
+        return Sender(db, dc, policy=self.policy, sleep=self.sleep, now=self._now, rng=self.rng).send(
+            push, trigger="first"
+        )
 
 
 def _body(body: Mapping[str, Any]) -> dict[str, Any]:
