@@ -39,7 +39,7 @@ class Sandbox:
         slow_s: float = 2.0,
         storm_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
-        cache_weight: int = 160_000,
+        cache_weight: int = 400_000,
     ) -> None:
         self.seed, self.scale, self.client_id, self.client_secret = seed, scale, client_id, client_secret
         self.clock = clock

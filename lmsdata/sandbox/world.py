@@ -64,7 +64,7 @@ def _synced(obj: dict[str, Any] | None) -> bool:
 
 class World:
     def __init__(self, seed: int, plans: list[DistrictPlan], clock: Callable[[], float],
-                 cache_weight: int = 160_000) -> None:
+                 cache_weight: int = 400_000) -> None:
         self.seed, self.plans, self.clock = seed, plans, clock
         self.started_at = clock()
         self.cache_weight = cache_weight
