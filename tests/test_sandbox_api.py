@@ -214,6 +214,12 @@ def test_events_follow_control_plane_changes_over_http(demo: tuple[Sandbox, str]
         assert client.get("/v3.1/events", params={"record_type": "sections", "starting_after": cursor}).json()["data"]
         only_users = client.get("/v3.1/events", params={"record_type": "users", "starting_after": cursor}).json()
         assert {e["data"]["type"].split(".")[0] for e in only_users["data"]} == {"users"}
+        at_school = client.get("/v3.1/events", params={"school": section["school"], "starting_after": cursor})
+        assert ("sections.updated", section["id"]) in [
+            (e["data"]["type"], e["data"]["data"]["object"]["id"]) for e in at_school.json()["data"]]
+        assert all(e["data"]["type"] != "districts.updated" for e in at_school.json()["data"])
+        elsewhere = client.get("/v3.1/events", params={"school": "5" * 24, "starting_after": cursor})
+        assert elsewhere.json()["data"] == []
         # the new user is gone from the roster and from the section again
         assert new_user["id"] not in [u["id"] for u in sandbox.users(did)]
         assert new_user["id"] not in sandbox.section(section["id"])["students"]

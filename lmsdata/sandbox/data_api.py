@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from lmsdata.sandbox import paging
@@ -28,6 +27,16 @@ def _listing(request: Request, items: Collection) -> Response:
     if isinstance(limit, Response):
         return limit
     return paging.page(request, items, limit)
+
+
+def _schools_of(obj: dict[str, Any]) -> set[str]:
+    """The schools an event's object belongs to (a section's school, a user's schools in any role)."""
+    found = {obj["school"]} if obj.get("school") else set()
+    for role in (obj.get("roles") or {}).values():
+        found.update(role.get("schools") or [])
+        if role.get("school"):
+            found.add(role["school"])
+    return found
 
 
 class DataApi:
@@ -131,7 +140,7 @@ class DataApi:
             record_type = event["type"].split(".")[0]
             if types and record_type not in types:
                 continue
-            if school and school not in json.dumps(event["data"]["object"]):
+            if school and school not in _schools_of(event["data"]["object"]):
                 continue
             items.add("events", event)
         return _listing(request, items)
