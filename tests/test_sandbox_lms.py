@@ -28,6 +28,11 @@ def _future(clock: FakeClock, days: float = 7) -> str:
     return iso(clock() + days * 86400)
 
 
+def _submissions(ids: dict[str, str], assignment_id: str, user_id: str = "") -> str:
+    path = f"/v3.1/sections/{ids['section']}/assignments/{assignment_id}/submissions"
+    return f"{path}/{user_id}" if user_id else path
+
+
 def _create(client: httpx.Client, section: str, clock: FakeClock, **extra: Any) -> dict[str, Any]:
     response = client.post(f"/v3.1/sections/{section}/assignments",
                            json={**VALID, "due_date": _future(clock), **extra})
@@ -118,8 +123,7 @@ def test_teacher_deleting_in_the_lms_makes_later_calls_404(world: World) -> None
     with client_for(sandbox, url, ids["district"]) as client:
         created = _create(client, ids["section"], clock)
         sandbox.delete_assignment_in_lms(created["id"])
-        sub = f"/v3.1/sections/{ids['section']}/assignments/{created['id']}/submissions/{ids['student']}"
-        response = client.patch(sub, json={"grade_points": 3})
+        response = client.patch(_submissions(ids, created["id"], ids["student"]), json={"grade_points": 3})
     assert (response.status_code, response.json()) == (404, {"message": "Assignment does not exist"})
 
 
@@ -128,7 +132,7 @@ def test_submission_update_rules(world: World) -> None:
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
         aid = _create(client, ids["section"], clock)["id"]
-        sub = f"/v3.1/sections/{ids['section']}/assignments/{aid}/submissions"
+        sub = _submissions(ids, aid)
         phantom = client.get(f"{sub}/{ids['student']}").json()["data"]
         assert (phantom["state"], phantom["grade"], phantom["user_id"]) == ("created", None, ids["student"])
         bad_grader = client.patch(f"{sub}/{ids['student']}", json={"grader_id": ids["student"]})
@@ -158,8 +162,7 @@ def test_unmatched_student_and_unsynced_section_and_district_not_ready(world: Wo
     sandbox, url, clock = world
     ids = ready_setup(sandbox, "canvas")
     with client_for(sandbox, url, ids["district"]) as client:
-        aid = _create(client, ids["section"], clock)["id"]
-        sub = f"/v3.1/sections/{ids['section']}/assignments/{aid}/submissions/{ids['student']}"
+        sub = _submissions(ids, _create(client, ids["section"], clock)["id"], ids["student"])
         sandbox.set_user_matched(ids["student"], False)
         assert client.patch(sub, json={"grade_points": 5}).json() == {"message": "User not found"}
         sandbox.set_user_matched(ids["student"], True)

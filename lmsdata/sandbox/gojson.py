@@ -7,6 +7,7 @@ Go `encoding/json` errors, so the sandbox reproduces that scanner's wording.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 _WS = " \t\n\r"
@@ -66,46 +67,38 @@ class _Scanner:
             raise self.fail("looking for beginning of value")
 
     def obj(self) -> None:
-        self.pos += 1
-        self.skip_ws()
-        if self.peek() == "}":
-            self.pos += 1
-            return
-        while True:
-            self.skip_ws()
-            if self.peek() != '"':
-                raise self.fail("looking for beginning of object key string")
-            self.string()
-            self.skip_ws()
-            if self.peek() != ":":
-                raise self.fail("after object key")
-            self.pos += 1
-            self.value()
-            self.skip_ws()
-            if self.peek() == ",":
-                self.pos += 1
-                continue
-            if self.peek() == "}":
-                self.pos += 1
-                return
-            raise self.fail("after object key:value pair")
+        self.container("}", self.member, "after object key:value pair")
 
     def array(self) -> None:
+        self.container("]", self.value, "after array element")
+
+    def container(self, close: str, item: Callable[[], None], after_item: str) -> None:
         self.pos += 1
         self.skip_ws()
-        if self.peek() == "]":
+        if self.peek() == close:
             self.pos += 1
             return
         while True:
-            self.value()
+            item()
             self.skip_ws()
             if self.peek() == ",":
                 self.pos += 1
-                continue
-            if self.peek() == "]":
+            elif self.peek() == close:
                 self.pos += 1
                 return
-            raise self.fail("after array element")
+            else:
+                raise self.fail(after_item)
+
+    def member(self) -> None:
+        self.skip_ws()
+        if self.peek() != '"':
+            raise self.fail("looking for beginning of object key string")
+        self.string()
+        self.skip_ws()
+        if self.peek() != ":":
+            raise self.fail("after object key")
+        self.pos += 1
+        self.value()
 
     def string(self) -> None:
         self.pos += 1
