@@ -46,6 +46,8 @@ def _create(client: httpx.Client, section: str, clock: FakeClock, **extra: Any) 
     (b'{"title": "a" : "b"}', "invalid character ':' after object key:value pair"),
     (b'{"title": "a\\ b"}', "invalid character ' ' in string escape code"),
     (b'{"description": "d"}', "missing required field(s): title, due_date"),
+    (b'{"title": "t",}', "invalid character '}' looking for beginning of object key string"),
+    (b"[" * 5000, "exceeded max depth"),
     (b'{}', "missing required field(s): title, description, due_date"),
     (b'{"title": "t", "description": "d", "due_date": "2030-01-01T00:00:00Z", "submission_types": ["link", "video"]}',
      "validation failure list:\nsubmission_types.1 in body should be one of [link file text discussion]"),

@@ -12,6 +12,7 @@ from typing import Any
 
 _WS = " \t\n\r"
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
+MAX_DEPTH = 500  # Go allows 10000; Python's recursion would give out first
 
 
 class GoJSONError(ValueError):
@@ -31,7 +32,7 @@ def _quote(char: str) -> str:
 
 class _Scanner:
     def __init__(self, text: str) -> None:
-        self.text, self.pos = text, 0
+        self.text, self.pos, self.depth = text, 0, 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -73,10 +74,14 @@ class _Scanner:
         self.container("]", self.value, "after array element")
 
     def container(self, close: str, item: Callable[[], None], after_item: str) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise GoJSONError("exceeded max depth")
         self.pos += 1
         self.skip_ws()
         if self.peek() == close:
             self.pos += 1
+            self.depth -= 1
             return
         while True:
             item()
@@ -85,6 +90,7 @@ class _Scanner:
                 self.pos += 1
             elif self.peek() == close:
                 self.pos += 1
+                self.depth -= 1
                 return
             else:
                 raise self.fail(after_item)
