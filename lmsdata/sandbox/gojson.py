@@ -12,7 +12,7 @@ from typing import Any
 
 _WS = " \t\n\r"
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
-MAX_DEPTH = 500  # Go allows 10000; Python's recursion would give out first
+MAX_DEPTH = 250  # Go allows 10000; Python's recursion (3 frames a level) would give out first
 
 
 class GoJSONError(ValueError):
