@@ -32,6 +32,9 @@ def test_large_is_lazy_yet_has_the_promised_size() -> None:
             assert len(users) == small.users
             assert client.get("/v3.1/districts").json()["data"][0]["data"]["id"] == did
         assert served_box.world.generated == 1
+        listing = httpx.get(f"{url}/__sandbox/districts").json()["result"]  # a listing generates nothing
+        assert len({d["name"] for d in listing}) == len(plans) and served_box.world.generated == 1
+        assert listing[small.index] == {k: served_box.district(did)[k] for k in ("id", "name", "lms_type", "lms_state")}
 
 
 def test_same_seed_same_bytes_other_seed_other_world() -> None:

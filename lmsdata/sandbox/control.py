@@ -20,8 +20,7 @@ Action = Callable[["Sandbox", dict[str, Any], str], Any]
 
 _ROUTES: list[tuple[str, str, Action]] = [
     ("GET", "stats", lambda sb, body, _: sb.stats()),
-    ("GET", "districts", lambda sb, body, _: [
-        {k: d[k] for k in ("id", "name", "lms_type", "lms_state")} for d in map(sb.district, sb.district_ids())]),
+    ("GET", "districts", lambda sb, body, _: [sb.world.summary(i) for i in range(len(sb.district_ids()))]),
     ("POST", "districts/{id}/lms_state",
      lambda sb, body, did: sb.set_lms_state(did, body.get("lms_state"), body.get("lms_type"))),
     ("POST", "districts/{id}/revoke_token", lambda sb, body, did: sb.revoke_token(did)),

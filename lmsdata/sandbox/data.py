@@ -97,6 +97,21 @@ def plan_districts(seed: int, scale: str) -> list[DistrictPlan]:
     return plans
 
 
+def district_identity(seed: int, index: int) -> tuple[str, str]:
+    """(name, e-mail domain) without generating the district, so listings stay cheap at any scale.
+
+    Towns are dealt without repeats (seed-shuffled); past the list, a number keeps names unique.
+    """
+    towns = list(names.TOWNS)
+    random.Random(f"towns:{seed}").shuffle(towns)
+    town = towns[index % len(towns)]
+    number = index // len(towns) + 1
+    suffix = random.Random(f"suffix:{seed}:{index}").choice(names.DISTRICT_SUFFIXES)
+    initials = "".join(word[0] for word in suffix.split()).lower()
+    tail = f" {number}" if number > 1 else ""
+    return f"{town} {suffix}{tail}", f"{town.lower()}{initials}{tail.strip()}.org"
+
+
 def percentages(counts: dict[str, list[int]]) -> dict[str, float]:
     """lms_matched_percentage from the matched/total counts, 0-100 with one decimal."""
     return {k: round(100.0 * m / t, 1) if t else 0.0 for k, (m, t) in counts.items()}
@@ -152,15 +167,7 @@ class _Generator:
         self.created = iso(started_at - self.rng.uniform(300, 900) * DAY)
         self.seqs = dict.fromkeys(Kind, 0)
         self.year = int(iso(started_at)[:4])
-        # Towns are dealt without repeats (seed-shuffled); past the list, a number keeps names unique.
-        towns = list(names.TOWNS)
-        random.Random(f"towns:{seed}").shuffle(towns)
-        town = towns[plan.index % len(towns)]
-        number = plan.index // len(towns) + 1
-        suffix = self.rng.choice(names.DISTRICT_SUFFIXES)
-        self.name = f"{town} {suffix}" + (f" {number}" if number > 1 else "")
-        initials = "".join(w[0] for w in suffix.split()).lower()
-        self.domain = f"{town.lower()}{initials}{number if number > 1 else ''}.org"
+        self.name, self.domain = district_identity(seed, plan.index)
 
     def next_id(self, kind: Kind) -> str:
         seq = self.seqs[kind]

@@ -18,6 +18,7 @@ from lmsdata.sandbox.data import (
     Collection,
     DistrictBase,
     DistrictPlan,
+    district_identity,
     generate_district,
     percentages,
     unwrap,
@@ -126,6 +127,16 @@ class World:
             return self._states.setdefault(index, DistrictState())
 
     # ---- reads --------------------------------------------------------------------------
+    def summary(self, index: int) -> dict[str, Any]:
+        """Id, name and LMS fields without generating the district (for listings at any scale)."""
+        plan = self.plans[index]
+        with self.lock:
+            state = self._states.get(index)
+            fields = dict(state.fields) if state else {}
+        return {"id": self.district_id(index), "name": district_identity(self.seed, index)[0],
+                "lms_type": fields.get("lms_type", plan.lms_type),
+                "lms_state": fields.get("lms_state", plan.lms_state)}
+
     def district(self, index: int) -> dict[str, Any]:
         base = self.base(index)
         with self.lock:
