@@ -169,10 +169,16 @@ def test_data_api_routes_validate(world: tuple[Sandbox, str], check: Any) -> Non
         for template, path in [("/v3.1/districts/{id}", f"/v3.1/districts/{other}"),
                                ("/v3.1/users/{id}", f"/v3.1/users/{sandbox.users(other)[0]['id']}"),
                                ("/v3.1/sections/{id}", "/v3.1/sections/000000000000000000000000"),
+                               ("/v3.1/sections/{id}/users", "/v3.1/sections/000000000000000000000000/users"),
+                               ("/v3.1/schools/{id}", f"/v3.1/schools/{sandbox.schools(other)[0]['id']}"),
+                               ("/v3.1/terms/{id}", "/v3.1/terms/x"),
                                ("/v3.1/events/{id}", "/v3.1/events/nope")]:
             response = client.get(path)
             assert response.status_code == 404, path
             check(template, "GET", response)
+        too_big = client.get("/v3.1/users", params={"limit": 10001})
+        assert too_big.status_code == 413
+        check("/v3.1/users", "GET", too_big)
     for headers, status in [({}, 401), ({"Authorization": "Bearer not-a-token"}, 403)]:
         response = httpx.get(f"{url}/v3.1/users", headers=headers)
         assert response.status_code == status
