@@ -60,16 +60,17 @@ def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filter
     st.caption(f"{'More than ' if more else ''}{min(len(rows), SHOWN_ROWS):,} unmatched {noun}"
                + (" (the first shown; narrow the filters, or export them all)" if more else ""))
     st.dataframe(rows.head(SHOWN_ROWS).drop(columns=["district_id"]), hide_index=True, key=f"unmatched_{noun}_table")
-    if st.button(f"Prepare CSV of every matching {noun.rstrip('s')}", key=f"unmatched_{noun}_prepare") or not more:
-        everything = rows if not more else loader(ctx.db_path, ctx.data_version, **filters, limit=None)
-        st.download_button(
-            f"Download CSV ({len(everything):,} rows)",
-            data=everything.to_csv(index=False).encode(),
-            file_name=f"unmatched-{noun}.csv",
-            mime="text/csv",
-            key=f"unmatched_{noun}_csv",
-            icon=":material/download:",
-        )
+    if more and not st.button(f"Prepare a CSV of every matching {noun.rstrip('s')}", key=f"unmatched_{noun}_prepare"):
+        return
+    everything = loader(ctx.db_path, ctx.data_version, **filters, limit=None) if more else rows
+    st.download_button(
+        f"Download CSV ({len(everything):,} rows)",
+        data=everything.to_csv(index=False).encode(),
+        file_name=f"unmatched-{noun}.csv",
+        mime="text/csv",
+        key=f"unmatched_{noun}_csv",
+        icon=":material/download:",
+    )
 
 
 show(render)
