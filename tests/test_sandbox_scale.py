@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import httpx
@@ -114,3 +115,21 @@ def test_cli_prints_url_and_credentials_and_serves_until_stopped() -> None:
         finally:
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0
+
+
+def test_concurrent_first_requests_generate_a_district_once() -> None:
+    with served(scale="demo") as (sandbox, url):
+        did = sandbox.district_ids()[2]
+        results: list[int] = []
+
+        def fetch() -> None:
+            with client_for(sandbox, url, did) as client:
+                results.append(len(client.get("/v3.1/users", params={"limit": 10000}).json()["data"]))
+
+        threads = [threading.Thread(target=fetch) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(results)) == 1 and len(results) == 6 and results[0] > 100
+        assert sandbox.world.generated == 1

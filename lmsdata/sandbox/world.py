@@ -72,6 +72,7 @@ class World:
         self.lock = threading.RLock()
         self._cache: OrderedDict[int, tuple[DistrictBase, dict[Any, tuple[int, Collection]]]] = OrderedDict()
         self._cached_weight = 0
+        self._generating: dict[int, threading.Lock] = {}
         self._states: dict[int, DistrictState] = {}
         self.tokens = [district_token(seed, p.index) for p in plans]
         self._token_index = {t: i for i, t in enumerate(self.tokens)}
@@ -100,16 +101,26 @@ class World:
         return parsed[0]
 
     # ---- generated bases (bounded LRU) -----------------------------------------------------
-    def _entry(self, index: int) -> tuple[DistrictBase, dict[Any, tuple[int, Collection]]]:
+    def _cached(self, index: int) -> tuple[DistrictBase, dict[Any, tuple[int, Collection]]] | None:
         with self.lock:
             entry = self._cache.get(index)
             if entry is not None:
                 self._cache.move_to_end(index)
-                return entry
-        base = generate_district(self.seed, self.plans[index], self.started_at)
+            return entry
+
+    def _entry(self, index: int) -> tuple[DistrictBase, dict[Any, tuple[int, Collection]]]:
+        """The district's generated base, generating it (once, outside the world lock) if needed."""
+        entry = self._cached(index)
+        if entry is not None:
+            return entry
         with self.lock:
-            entry = self._cache.get(index)
-            if entry is None:
+            generating = self._generating.setdefault(index, threading.Lock())
+        with generating:
+            entry = self._cached(index)
+            if entry is not None:
+                return entry
+            base = generate_district(self.seed, self.plans[index], self.started_at)
+            with self.lock:
                 entry = (base, {})
                 self.generated += 1
                 self._cache[index] = entry
@@ -117,7 +128,7 @@ class World:
                 while self._cached_weight > self.cache_weight and len(self._cache) > 1:
                     _, (old, _) = self._cache.popitem(last=False)
                     self._cached_weight -= old.weight
-            return entry
+                return entry
 
     def base(self, index: int) -> DistrictBase:
         return self._entry(index)[0]
