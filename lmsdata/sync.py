@@ -335,7 +335,7 @@ def _sync_district(
             outcome.requests = dc.requests_made - before
         if not isinstance(exc, (CleverError, NoToken)):
             log.exception("unexpected error while syncing district %s", district_id)
-        _record_failure(db_path, run_id, outcome)
+        _record_failure(db_path, run_id, outcome, known_to_clever=has_token)
     progress.report(district_id, "done" if outcome.ok else "failed", outcome.records)
     return outcome
 
@@ -522,15 +522,17 @@ def _record_district_outcome(db: sqlite_utils.Database, run_id: int, outcome: Di
     )
 
 
-def _record_failure(db_path: str | Path, run_id: int, outcome: DistrictOutcome) -> None:
-    """The district keeps its previous data; its row says what went wrong."""
+def _record_failure(db_path: str | Path, run_id: int, outcome: DistrictOutcome, known_to_clever: bool) -> None:
+    """The district keeps its previous data; its row says what went wrong. A district the app has
+    a token for but never pulled gets a row (named by its id) so it shows up; a mistyped id does not."""
     try:
         with connect(db_path) as db, _writing(db):
-            db.execute(
-                "INSERT INTO districts (id, name, last_sync_error) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET last_sync_error = excluded.last_sync_error",
-                [outcome.district_id, outcome.district_id, outcome.error],
-            )
+            db.execute("UPDATE districts SET last_sync_error = ? WHERE id = ?", [outcome.error, outcome.district_id])
+            if known_to_clever:
+                db.execute(
+                    "INSERT OR IGNORE INTO districts (id, name, last_sync_error) VALUES (?, ?, ?)",
+                    [outcome.district_id, outcome.district_id, outcome.error],
+                )
             db.execute(
                 "INSERT OR IGNORE INTO sync_run_districts (run_id, district_id, mode, started_at, outcome) "
                 "VALUES (?, ?, ?, ?, 'failed')",

@@ -96,6 +96,14 @@ def test_status_rows_put_the_most_urgent_first_and_count_failed_pushes(
     assert urgencies == sorted(urgencies)
 
 
+def test_a_mistyped_district_fails_without_leaving_a_row(sandbox_and_url: tuple[Sandbox, str], db_path: Path) -> None:
+    _, url = sandbox_and_url
+    result = run("sync", "--sandbox", url, "--db", str(db_path), "--district", "not-a-district")
+    assert result.exit_code == 1 and "not-a-district: No token for district" in result.stderr
+    with connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM districts").fetchone()[0] == 0
+
+
 def test_status_without_a_cache_says_to_sync_first(tmp_path: Path) -> None:
     result = run("status", "--db", str(tmp_path / "missing.db"))
     assert result.exit_code == 2 and "run `lmsdata sync` first" in result.stderr
