@@ -142,7 +142,9 @@ def _run(
     result = SyncResult(run_id=run_id, mode="full" if full else "incremental")
     try:
         progress.report(None, "listing", 0, 0)
+        listing_before = client.token_requests
         tokens = {t.district_id for t in client.district_tokens()}
+        listing = client.token_requests - listing_before
         with connect(db_path) as db:
             known = [r[0] for r in db.execute("SELECT id FROM districts ORDER BY id").fetchall()]
         targets = list(dict.fromkeys(district_ids)) if district_ids else sorted(tokens | set(known))
@@ -159,7 +161,7 @@ def _run(
                     error="interrupted" if interrupted else redact(str(exc)),
                     outcome="interrupted" if interrupted else "failed")
         raise
-    result.requests = client.requests_made
+    result.requests = listing + sum(o.requests for o in result.districts.values())  # this run's only
     result.records = sum(o.records for o in result.districts.values())
     result.duration_s = time.monotonic() - started
     _finish_run(db_path, result, actor, district_ids)
