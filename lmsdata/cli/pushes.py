@@ -72,6 +72,19 @@ def list_command(
         _print_next_steps(rows)
 
 
+def _with_category(row: dict) -> dict:  # type: ignore[type-arg]
+    from lmsdata.pushes.log import with_category_details
+
+    return with_category_details(row)
+
+
+def _short(row: dict) -> dict:  # type: ignore[type-arg]
+    """The reason without the category's next step: the table lists each next step once below."""
+    next_step = _with_category(row)["next_step"]
+    reason = row["reason"].replace(next_step, "").strip() if next_step else row["reason"]
+    return {**row, "reason": reason}
+
+
 def _print_next_steps(rows: list[dict]) -> None:  # type: ignore[type-arg]
     """Under the table: what to do for each category shown, once."""
     seen: dict[str, str] = {}
@@ -197,7 +210,10 @@ def retry_command(
     finally:
         progress.close()
     rows = [{**item.__dict__} for item in sorted(report.items, key=lambda i: i.push_id)]
-    if rows:
+    if rows and output_format == "table":
+        emit([_short(row) for row in rows], output_format, RESULT_COLUMNS)
+        _print_next_steps([_with_category(row) for row in rows if row["outcome"] != "sent"])
+    elif rows:
         emit(rows, output_format, RESULT_COLUMNS)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in report.counts.items() if n) or "nothing to retry"
     click.echo(
