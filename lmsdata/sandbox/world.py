@@ -22,7 +22,6 @@ from lmsdata.sandbox.data import (
     generate_district,
     percentages,
     unwrap,
-    wrap,
 )
 from lmsdata.sandbox.ids import Kind, district_token, object_id, parse_id
 from lmsdata.sandbox.timefmt import iso
@@ -402,7 +401,3 @@ class World:
     def restore_token(self, district_id: str) -> None:
         with self.lock:
             self.revoked.discard(self.index_of(district_id))
-
-
-def wrap_event(event: dict[str, Any]) -> bytes:
-    return wrap("events", event)
