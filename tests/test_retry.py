@@ -221,3 +221,41 @@ def test_retry_cli_prints_a_result_per_push_and_list_filters(lab: Lab) -> None:
     runner.invoke(cli, ["retry", "--push", str(failed[1]), "--dry-run", "--sandbox", lab.url, *db], env=env)
     with connect(lab.db_path) as cache:
         assert data_version(cache) > before
+
+
+def test_revoked_token_is_skipped_until_the_district_reauthorizes(lab: Lab) -> None:
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    student = lab.students(section)[0]
+    with lab.client() as client:
+        pusher = lab.pusher(client)
+        pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+        lab.sandbox.revoke_token(canvas)
+        grade = pusher.push_grade(canvas, section["id"], "quiz-1", student, GRADE)
+        assert grade.category is Category.TOKEN_REVOKED
+        blocked = _by_id(retry_pushes(client, lab.db_path, [grade.push_id]))[grade.push_id]
+        assert (blocked.outcome, blocked.category) == ("skipped", "token_revoked")
+        assert Category.TOKEN_REVOKED.next_step in blocked.reason
+        lab.sandbox.restore_token(canvas)
+        assert _by_id(retry_pushes(client, lab.db_path, [grade.push_id]))[grade.push_id].outcome == "sent"
+
+
+def test_resolving_an_unknown_create_as_not_created_lets_it_be_retried(lab: Lab) -> None:
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    with lab.client() as client:
+        lab.sandbox.inject("/assignments", drop=True, count=1, method="POST")  # the connection drops
+        unknown = lab.pusher(client).create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+    assert unknown.state == "unknown"
+    runner, db = CliRunner(), ["--db", str(lab.db_path)]
+    usage = runner.invoke(cli, ["pushes", "resolve", str(unknown.push_id), *db])
+    assert usage.exit_code == 2 and "--assignment-id UUID or --not-created" in usage.output
+    resolved = runner.invoke(cli, ["pushes", "resolve", str(unknown.push_id), "--not-created", *db])
+    assert resolved.exit_code == 0 and f"lmsdata retry --push {unknown.push_id}" in resolved.output
+    again = runner.invoke(cli, ["pushes", "resolve", str(unknown.push_id), "--not-created", *db])
+    assert again.exit_code == 2 and "in state failed" in again.output
+    with lab.client() as client:
+        item = _by_id(retry_pushes(client, lab.db_path, [unknown.push_id]))[unknown.push_id]
+    assert item.outcome == "sent" and len(lab.writes("assignment.create")) == 1
+    with connect(lab.db_path) as cache:
+        assert audit.entries(cache, action="resolve")[0]["target"] == f"push {unknown.push_id}"

@@ -297,9 +297,8 @@ class _DistrictWorker:
             return RetryItem(push["id"], "skipped", "already sent by another run", push["district_id"])
         if now["state"] == "superseded":
             return RetryItem(push["id"], "superseded", _superseded_reason(now["superseded_by"]), push["district_id"])
-        return RetryItem(
-            push["id"], "skipped", f"another retry run holds it until {now['lease_until']}", push["district_id"]
-        )
+        why = f"being sent by another run (its lease ends {now['lease_until']})"
+        return RetryItem(push["id"], "skipped", why, push["district_id"])
 
     def _handle(self, push_id: int) -> RetryItem:
         try:
