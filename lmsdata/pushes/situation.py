@@ -13,7 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata.client import DistrictClient
-from lmsdata.errors import NotFound
+from lmsdata.errors import NotFound, TokenRevoked
 from lmsdata.models import synced_in_lms
 from lmsdata.pushes.taxonomy import Situation
 
@@ -55,13 +55,20 @@ class FreshLook:
         self._dc = dc
         self._db = db
         self._district: dict[str, Any] | None = None
+        self._refused: TokenRevoked | None = None
         self._sections: dict[str, dict[str, Any] | None] = {}
         self._users: dict[str, dict[str, Any] | None] = {}
 
     def district(self) -> dict[str, Any]:
-        """The district object (raises TokenRevoked when Clever refuses the token)."""
+        """The district object (raises TokenRevoked when Clever refuses the token, once a run)."""
+        if self._refused is not None:
+            raise self._refused
         if self._district is None:
-            district = self._dc.get_district()
+            try:
+                district = self._dc.get_district()
+            except TokenRevoked as exc:
+                self._refused = exc
+                raise
             self._db.execute(
                 "UPDATE districts SET lms_state = ?, lms_type = ? WHERE id = ?",
                 [district.get("lms_state"), district.get("lms_type"), self._dc.district_id],
