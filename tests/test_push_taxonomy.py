@@ -34,6 +34,7 @@ CASES = [
     (500, "Error updating submission", {"kind": SUB, **READY, "lms_type": "schoology"},
      Category.SCHOOLOGY_NOT_LAUNCHED),
     (500, "Error updating submission", {"kind": SUB, **READY, "lms_type": "canvas"}, Category.TRANSIENT),
+    (500, "Error updating submission", {"kind": SUB}, Category.SCHOOLOGY_NOT_LAUNCHED),
     (404, "Assignment does not exist", {"kind": SUB, **READY}, Category.ASSIGNMENT_DELETED),
     (400, "due_date must be in the future", {"kind": CREATE, **READY}, Category.PAYLOAD_INVALID),
     # a stale cache must not turn our own bad payload into a district problem
