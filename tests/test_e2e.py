@@ -86,6 +86,7 @@ def page(server: str) -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1600, "height": 1200})
         tab = context.new_page()
         tab.set_default_timeout(60_000)
+        expect.set_options(timeout=30_000)  # a click's rerun may not have started when wait_for_app looks
         yield tab
         browser.close()
 
@@ -158,3 +159,9 @@ def test_deep_link_first_then_every_page_a_retry_and_an_invitation(server: str, 
     page.get_by_text(re.compile("Demo mailbox")).click()
     expect(page.get_by_text("e2e-contact@example.org").last).to_be_visible()
     no_exception(page)
+
+    # /overview (what Streamlit's own pages/ routing served on the fresh server) still works
+    page.goto(f"{server}/overview")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)

@@ -103,11 +103,16 @@ def page_path(url_path: str) -> str:
 
 def _open() -> Any:
     st.set_page_config(page_title="LMS Connect Health", page_icon=":material/monitor_heart:", layout="wide")
+    default_file, default_title, default_url, _ = PAGES[0]
     return st.navigation(
         [
-            st.Page(ROOT / file, title=title, url_path=url, icon=icon, default=(url == "overview"))
+            st.Page(ROOT / file, title=title, url_path=url if url != default_url else "home", icon=icon,
+                    default=url == default_url)
             for file, title, url, icon in PAGES
         ]
+        # The default page is served at "/"; this alias keeps `/overview` (what Streamlit's pages/
+        # routing serves on a fresh server) working later too, instead of "page not found".
+        + [st.Page(ROOT / default_file, title=default_title, url_path=default_url, visibility="hidden")]
     )
 
 
