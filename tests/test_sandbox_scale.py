@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from sandbox_fixtures import FakeClock, client_for, first_link, served
 
 from lmsdata.sandbox import Sandbox
@@ -100,7 +101,8 @@ def test_section_listing_pages_agree_with_in_process_reads() -> None:
         assert seen == sandbox.sections(did)
 
 
-def test_cli_prints_url_and_credentials_and_serves_until_stopped() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_cli_prints_url_and_credentials_and_serves_until_stopped(stop: signal.Signals) -> None:
     command = [sys.executable, "-m", "lmsdata", "sandbox", "--port", "0", "--scale", "tiny",
                "--client-id", "cli-id", "--client-secret", "cli-secret", "--rate-limit", "50"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -113,8 +115,9 @@ def test_cli_prints_url_and_credentials_and_serves_until_stopped() -> None:
             assert tokens.status_code == 200 and len(tokens.json()["data"]) == 3
             assert tokens.headers["X-RateLimit-Limit"] == "50"
         finally:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             assert process.wait(timeout=10) == 0
+            assert "Stopping." in process.stdout.read()  # type: ignore[union-attr]
 
 
 def test_concurrent_first_requests_generate_a_district_once() -> None:

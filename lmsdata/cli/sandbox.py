@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import click
@@ -48,9 +49,13 @@ def sandbox(host: str, port: int, seed: int, scale: str, faults: str, rate_limit
     click.echo(f"  client secret:  {client_secret}")
     click.echo(f"  control plane:  {server.url}/__sandbox/stats")
     click.echo("Press Ctrl+C to stop.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops it as cleanly as Ctrl+C
     try:
-        threading.Event().wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        click.echo("Stopping.")
+        pass
     finally:
+        click.echo("Stopping.")
         server.close()
