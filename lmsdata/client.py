@@ -390,10 +390,26 @@ class DistrictClient:
         self.request("DELETE", self._assignment_path(section_id, assignment_id))
 
     def iter_submissions(self, section_id: str, assignment_id: str) -> Iterator[dict[str, Any]]:
-        """Submissions (bare items, opaque cursor, `next` only). Keyed by user id: `Submission.id` is deprecated."""
+        """Submissions (bare items, opaque cursor, `next` only), each user once.
+
+        A `next` link expires two hours after the listing began; if Clever refuses it, the listing
+        restarts from the first page once and skips the submissions already yielded.
+        Keyed by `user_id`: `Submission.id` is deprecated.
+        """
         path = self._assignment_path(section_id, assignment_id) + "/submissions"
-        for data in self._listing(path, {"limit": SUBMISSIONS_PAGE_LIMIT}):
-            yield from (item for item in data if isinstance(item, dict))
+        seen: set[Any] = set()
+        for attempt in (1, 2):
+            try:
+                for data in self._listing(path, {"limit": SUBMISSIONS_PAGE_LIMIT}):
+                    for item in data:
+                        if isinstance(item, dict) and item.get("user_id") not in seen:
+                            seen.add(item.get("user_id"))
+                            yield item
+                return
+            except BadRequest as exc:
+                if attempt == 2 or not seen or "cursor" not in exc.message.lower():
+                    raise
+                log.info("submissions cursor refused (%s); listing again from the first page", exc.message)
 
     def _submission_path(self, section_id: str, assignment_id: str, user_id: str) -> str:
         return f"{self._assignment_path(section_id, assignment_id)}/submissions/{user_id}"

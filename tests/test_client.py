@@ -147,6 +147,28 @@ def test_submissions_use_pages_of_100_and_bare_items() -> None:
     assert seen[0].params["limit"] == "100"
 
 
+def test_an_expired_submissions_cursor_restarts_the_listing_once_without_repeats() -> None:
+    calls: list[str | None] = []
+
+    def page(user_ids: list[str], next_cursor: str | None = None) -> httpx.Response:
+        uri = f"/v3.1/sections/s/assignments/a/submissions?cursor={next_cursor}"
+        return httpx.Response(200, json={"data": [{"user_id": u} for u in user_ids],
+                                         "links": [{"rel": "next", "uri": uri}] if next_cursor else []})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        calls.append(cursor)
+        if cursor is None:  # the first page; the first listing's link has expired by the time it is used
+            return page(["u1", "u2"], "fresh" if calls.count(None) == 2 else "stale")
+        if cursor == "stale":
+            return httpx.Response(400, json={"message": "cursor expired"})
+        return page(["u3"])
+
+    dc, _ = district(handler)
+    assert [s["user_id"] for s in dc.iter_submissions("s", "a")] == ["u1", "u2", "u3"]
+    assert calls == [None, "stale", None, "fresh"]
+
+
 def test_429_waits_for_the_reset_then_succeeds() -> None:
     fake = FakeTime()
     calls = []
