@@ -324,6 +324,22 @@ def test_missing_cache_with_credentials_says_to_sync(db_path: Path, monkeypatch:
     assert not db_path.exists()
 
 
+def test_first_pull_from_the_page_when_there_is_no_cache(settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """With real credentials (here: the sandbox on loopback) and no cache, one click fills it."""
+    for name, value in {"LMSDATA_DB": str(settings.db_path), "CLEVER_CLIENT_ID": settings.client_id,
+                        "CLEVER_CLIENT_SECRET": settings.client_secret, "CLEVER_API_URL": settings.api_url,
+                        "CLEVER_OAUTH_URL": settings.oauth_url}.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    at.button(key="first_sync").click().run()
+    assert_no_error(at)
+    assert at.title[0].value == "Overview"
+    assert len(table(at)) == 12
+    assert "Demo mode" not in texts(at)
+    with connect(settings.db_path) as db:
+        assert db.execute("SELECT actor FROM sync_runs").fetchall() == [("test@example.com",)]
+
+
 def test_damaged_cache_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not a database" * 100)

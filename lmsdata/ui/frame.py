@@ -126,11 +126,7 @@ def _frame_contents() -> Context:
             demo = demo_environment(str(settings.db_path))
             settings = demo.settings
         elif not Path(settings.db_path).exists():
-            st.warning(
-                f"There is no cache at `{settings.db_path}` yet. Fill it with `lmsdata sync --full` "
-                "(it pulls every district from Clever), then reload this page."
-            )
-            st.stop()
+            _offer_first_sync(settings)
         with connect(settings.db_path) as db:
             version = data_version(db)
         context = Context(
@@ -146,6 +142,23 @@ def _frame_contents() -> Context:
         sidebar_status(context)
         return context
     raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover
+
+
+def _offer_first_sync(settings: Settings) -> None:
+    """No cache yet with real credentials: say so, and offer the first full pull right here."""
+    st.warning(
+        f"There is no cache at `{settings.db_path}` yet. The pages read only the cache: pull every district "
+        "from Clever now, or run `lmsdata sync --full` and reload this page."
+    )
+    if st.button("Pull every district from Clever now", key="first_sync", type="primary"):
+        from lmsdata.ui.actions import show_outcome, sync_now
+
+        context = Context(settings, str(settings.db_path), 0, _signed_in_actor(), None, datetime.now(UTC))
+        outcome = sync_now(context, None)
+        if outcome.ok:
+            st.rerun()
+        show_outcome(outcome)
+    st.stop()
 
 
 def _secrets() -> dict[str, Any]:
