@@ -3,6 +3,7 @@ audit, and the CLI. (Overlapping runs, kill-and-resume and pacing: tests/test_re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from click.testing import CliRunner
 
 from lmsdata import audit
 from lmsdata.cli import cli
+from lmsdata.client import CleverClient
 from lmsdata.db import connect, data_version
+from lmsdata.errors import CleverError
 from lmsdata.pushes import Category, retry_pushes
 from lmsdata.pushes.importer import import_jsonl
 from lmsdata.pushes.resolve import ResolveError, resolve_unknown
@@ -259,3 +262,21 @@ def test_resolving_an_unknown_create_as_not_created_lets_it_be_retried(lab: Lab)
     assert item.outcome == "sent" and len(lab.writes("assignment.create")) == 1
     with connect(lab.db_path) as cache:
         assert audit.entries(cache, action="resolve")[0]["target"] == f"push {unknown.push_id}"
+
+
+def test_a_run_clever_refuses_is_audited_as_failed(lab: Lab) -> None:
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    unmatched = lab.students(section, matched=False)[0]
+    with lab.client() as client:
+        pusher = lab.pusher(client)
+        pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+        pusher.push_grade(canvas, section["id"], "quiz-1", unmatched, GRADE)
+    wrong = CleverClient.from_settings(dataclasses.replace(lab.settings, client_secret="not-the-secret"))
+    with wrong, pytest.raises(CleverError, match="client id and secret"):
+        retry_pushes(wrong, lab.db_path, all_failed=True, actor="tester")
+    with connect(lab.db_path) as db:
+        entry = audit.entries(db, action="retry")[0]
+        assert db.execute("SELECT COUNT(*) FROM pushes WHERE lease_owner IS NOT NULL").fetchone()[0] == 0
+    assert entry["outcome"] == "failed" and "stopped early" in entry["detail"]
+    assert "not-the-secret" not in entry["detail"]

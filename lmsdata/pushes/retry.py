@@ -37,6 +37,7 @@ from lmsdata.pushes.gate import blocker, matches
 from lmsdata.pushes.sender import Sender, SendPolicy
 from lmsdata.pushes.situation import FreshLook
 from lmsdata.pushes.taxonomy import Category
+from lmsdata.redact import redact
 
 OUTCOMES = ("sent", "failed", "skipped", "superseded", "unknown", "ready")  # "ready": dry run only
 KIND_ORDER = {"assignment_create": 0, "assignment_update": 1, "submission_update": 2}
@@ -65,7 +66,7 @@ class RetryReport:
     dry_run: bool = False
     requests: int = 0
     duration_s: float = 0.0
-    interrupted: bool = False
+    interrupted: str | None = None      # why the run stopped before the end
 
     @property
     def counts(self) -> dict[str, int]:
@@ -75,8 +76,8 @@ class RetryReport:
     @property
     def audit_outcome(self) -> str:
         counts = self.counts
-        troubled = counts["failed"] + counts["unknown"]
-        if self.interrupted or (troubled and counts["sent"]):
+        troubled = counts["failed"] + counts["unknown"] + bool(self.interrupted)
+        if troubled and counts["sent"]:
             return "partial"
         return "failed" if troubled else "ok"
 
@@ -117,9 +118,9 @@ def retry_pushes(
         selected = run.select(db, push_ids, district_id=district_id, category=category, all_failed=all_failed)
     try:
         run.run_districts(selected)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, Clever refusing the app, a bug: the audit row says so
         run.stop.set()
-        run.report.interrupted = True
+        run.report.interrupted = redact(str(exc)) or type(exc).__name__
         raise
     finally:
         run.report.duration_s = time.perf_counter() - started
@@ -223,6 +224,7 @@ class _Run:
     def run_districts(self, by_district: Mapping[str, list[dict[str, Any]]]) -> None:
         if not by_district:
             return
+        self.client.district_tokens()  # once, before the workers race to list the tokens each
         workers = max(1, min(self.options.concurrency, len(by_district)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="retry") as pool:
             futures = [pool.submit(self.run_district, did, pushes) for did, pushes in by_district.items()]
@@ -448,7 +450,7 @@ def _record(
     }
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to retry"
     if report.interrupted:
-        summary += " (interrupted)"
+        summary += f"; stopped early: {report.interrupted}"
     if report.dry_run:
         summary = "dry run: " + summary
     target = district_id or ("all districts" if all_failed else f"{len(push_ids or [])} push(es)")
