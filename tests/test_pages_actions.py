@@ -143,6 +143,32 @@ def test_sending_an_invitation_lists_it_and_delivers_the_mail(demo: Path) -> Non
     assert {"invite", "retry", "sync"} <= set(actions["action"])
 
 
+def test_resend_then_cancel_an_invitation(demo: Path) -> None:
+    at = open_page("invitations")
+    rows = table(at, 0)
+    position = int(rows.index[rows["state"] == "sent"][0])
+    old_id = int(rows.iloc[position]["id"])
+    at.session_state["invitations_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="invitation_resend").click().run()
+    assert f"Send invitation {old_id} again?" in texts(at)
+    at.button(key="invitations_row_yes").click().run()
+    assert_no_error(at)
+    assert "Invitation sent again to" in texts(at)
+    rows = table(at, 0)
+    new = rows[rows["resent_from"] == old_id].iloc[0]
+    assert new["state"] == "sent"
+    position = int(rows.index[rows["id"] == new["id"]][0])
+    at.session_state["invitations_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="invitation_cancel").click().run()
+    at.button(key="invitations_row_yes").click().run()
+    assert_no_error(at)
+    assert f"Invitation {int(new['id'])} cancelled." in texts(at)
+    assert count(demo, "SELECT COUNT(*) FROM invitations WHERE id = ? AND state = 'cancelled'", int(new["id"])) == 1
+    assert count(demo, "SELECT COUNT(*) FROM audit_log WHERE action IN ('resend', 'cancel') AND actor = 'demo'") >= 2
+
+
 def test_after_a_restart_the_recreated_sandbox_still_accepts_the_retries(tmp_path: Path) -> None:
     """A later start reuses the cache and replays the partner traffic into a fresh sandbox."""
     from lmsdata import demo, queries
