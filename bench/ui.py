@@ -284,6 +284,37 @@ def time_pages(db_path: Path, *, demo_mode: bool, screenshots: Path | None = Non
     return timings, memory
 
 
+def script_times(db_path: Path) -> dict[str, dict[str, float]]:
+    """Server-side cost alone: each page's script run in-process (AppTest); cold = first run after the
+    cache was cleared, warm = median of the next 3 runs."""
+    import statistics
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.update(LMSDATA_DB=str(db_path), CLEVER_CLIENT_ID="bench", CLEVER_CLIENT_SECRET="bench-secret",
+                      CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9")
+    times: dict[str, dict[str, float]] = {}
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.run()  # imports (plotly, pandas' Arrow) are the process's cost, not a page's
+    st.cache_data.clear()
+    for (file, title, _, _), (_, path) in zip(PAGES, page_urls(db_path), strict=True):
+        at.switch_page(file)
+        if "?" in path:
+            at.query_params["district"] = path.split("=", 1)[1]
+        started = time.perf_counter()
+        at.run()
+        cold = time.perf_counter() - started
+        warm = []
+        for _ in range(3):
+            started = time.perf_counter()
+            at.run()
+            warm.append(time.perf_counter() - started)
+        assert not at.exception, (title, at.exception)
+        times[title] = {"cold": cold, "warm": statistics.median(warm)}
+    return times
+
+
 # ------------------------------------------------------------------------------------------ query baseline
 
 
@@ -349,6 +380,13 @@ def main() -> None:
               f"{click[1]} {g['cold'] / b['cold']:>10.2f} {g['warm'] / b['warm']:>6.2f} {click[2]}")
     print(f"\nserver peak memory (VmHWM): demo {base_memory:.0f} MB, large {big_memory:.0f} MB, "
           f"ratio {big_memory / base_memory:.2f}")
+    print("\npage script time on the server alone (in-process AppTest, no browser), seconds; ratio = large / demo")
+    base_script, big_script = script_times(demo_cache), script_times(large)
+    print(f"{'page':<14} {'demo cold':>9} {'warm':>6} {'large cold':>10} {'warm':>6} {'ratio cold':>10} {'warm':>6}")
+    for title, b in base_script.items():
+        g = big_script[title]
+        print(f"{title:<14} {b['cold']:>9.3f} {b['warm']:>6.3f} {g['cold']:>10.3f} {g['warm']:>6.3f} "
+              f"{g['cold'] / b['cold']:>10.2f} {g['warm'] / b['warm']:>6.2f}")
     print("\nlarge cache, page query vs naive full-table pandas load (best of 3), seconds")
     for name, fast, slow in query_baseline(large):
         print(f"{name:<42} indexed {fast:.3f}   naive {slow:.3f}   speed-up {slow / fast:.0f}x")
