@@ -44,6 +44,14 @@ class Lab:
         kwargs.setdefault("policy", SendPolicy(auto_retries=2, backoff_base=0.01, backoff_cap=0.02))
         return GradePusher(client, self.db_path, **kwargs)
 
+    def canvas_quiz(self, client: CleverClient) -> tuple[str, dict[str, Any], GradePusher]:
+        """The ready Canvas district, a usable section of it, and a pusher that created 'quiz-1' there."""
+        canvas = self.district("success", "canvas")
+        section = self.synced_section(canvas)
+        pusher = self.pusher(client)
+        assert pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT).ok
+        return canvas, section, pusher
+
     def sync(self, client: CleverClient) -> None:
         sync(client, self.db_path, full=True)
 

@@ -133,12 +133,9 @@ def test_revoked_token_and_unknown_create_outcome(lab: Lab) -> None:
 
 
 def test_a_newer_grade_supersedes_older_unsent_ones_at_once(lab: Lab) -> None:
-    canvas = lab.district("success", "canvas")
-    section = lab.synced_section(canvas)
-    unmatched = lab.students(section, matched=False)[0]
     with lab.client() as client:
-        pusher = lab.pusher(client)
-        pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+        canvas, section, pusher = lab.canvas_quiz(client)
+        unmatched = lab.students(section, matched=False)[0]
         first = pusher.push_grade(canvas, section["id"], "quiz-1", unmatched, {"grade_points": 10})
         second = pusher.push_grade(canvas, section["id"], "quiz-1", unmatched, {"grade_points": 12})
     assert first.state == second.state == "failed"

@@ -227,12 +227,9 @@ def test_retry_cli_prints_a_result_per_push_and_list_filters(lab: Lab) -> None:
 
 
 def test_revoked_token_is_skipped_until_the_district_reauthorizes(lab: Lab) -> None:
-    canvas = lab.district("success", "canvas")
-    section = lab.synced_section(canvas)
-    student = lab.students(section)[0]
     with lab.client() as client:
-        pusher = lab.pusher(client)
-        pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+        canvas, section, pusher = lab.canvas_quiz(client)
+        student = lab.students(section)[0]
         lab.sandbox.revoke_token(canvas)
         grade = pusher.push_grade(canvas, section["id"], "quiz-1", student, GRADE)
         assert grade.category is Category.TOKEN_REVOKED
@@ -265,12 +262,9 @@ def test_resolving_an_unknown_create_as_not_created_lets_it_be_retried(lab: Lab)
 
 
 def test_a_run_clever_refuses_is_audited_as_failed(lab: Lab) -> None:
-    canvas = lab.district("success", "canvas")
-    section = lab.synced_section(canvas)
-    unmatched = lab.students(section, matched=False)[0]
     with lab.client() as client:
-        pusher = lab.pusher(client)
-        pusher.create_assignment(canvas, section["id"], "quiz-1", ASSIGNMENT)
+        canvas, section, pusher = lab.canvas_quiz(client)
+        unmatched = lab.students(section, matched=False)[0]
         pusher.push_grade(canvas, section["id"], "quiz-1", unmatched, GRADE)
     wrong = CleverClient.from_settings(dataclasses.replace(lab.settings, client_secret="not-the-secret"))
     with wrong, pytest.raises(CleverError, match="client id and secret"):
