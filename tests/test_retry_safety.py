@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,9 @@ def test_bulk_retry_paces_under_a_low_rate_limit_without_429s(tmp_path: Path) ->
     busiest = max(after["requests_by_district"][d] - before["requests_by_district"].get(d, 0)
                   for d in after["requests_by_district"])  # fmt: skip
     assert busiest > limit  # the retry needed more than one rate-limit window, and waited for it
+    districts = [i.district_id for i in report.items]  # in the order the results came in
+    switches = sum(a != b for a, b in pairwise(districts))
+    assert switches >= 2, "the two districts should be retried side by side, not one after the other"
 
 
 def test_leases_are_free_only_when_expired_or_their_process_is_gone(db_path: Path) -> None:
