@@ -460,6 +460,7 @@ class CleverClient:
         self._transport = _Transport(self._http, self.options, sleep, clock, rng or random.Random())
         self._sleep, self._clock = sleep, clock
         self._lock = threading.Lock()
+        self._listing = threading.Lock()  # one token listing at a time: concurrent first callers wait for it
         self._tokens: dict[str, DistrictToken] | None = None
         self._districts: dict[str, DistrictClient] = {}
         self._oauth_pacer = RatePacer(clock, sleep, self.options)
@@ -506,9 +507,12 @@ class CleverClient:
 
     def district_tokens(self) -> list[DistrictToken]:
         """Every district that authorized the app (one listing per client; cached)."""
-        with self._lock:
-            if self._tokens is not None:
-                return list(self._tokens.values())
+        with self._listing:
+            if self._tokens is None:
+                self._tokens = self._list_tokens()
+            return list(self._tokens.values())
+
+    def _list_tokens(self) -> dict[str, DistrictToken]:
         tokens: dict[str, DistrictToken] = {}
         url: str | None = f"{self.oauth_url}/oauth/tokens"
         params: Mapping[str, Any] | None = {"owner_type": "district"}
@@ -527,9 +531,7 @@ class CleverClient:
                 params = None
         except TokenRevoked as exc:
             raise BadCredentials(exc.message, status=exc.status, method=exc.method, path=exc.path) from None
-        with self._lock:
-            self._tokens = tokens
-        return list(tokens.values())
+        return tokens
 
     def district(self, district_id: str) -> DistrictClient:
         """The client for one district; raises TokenRevoked when the app has no token for it."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -96,6 +98,24 @@ def test_token_listing_keeps_only_district_tokens_and_hides_them() -> None:
     assert [t.district_id for t in tokens] == ["d1"]
     assert TOKEN not in repr(tokens)
     assert TOKEN not in repr(client.district("d1"))
+
+
+def test_concurrent_first_callers_share_one_token_listing() -> None:
+    client, _ = make_client(lambda r: httpx.Response(200, json={}))
+    listings = []
+    list_tokens = client._list_tokens
+
+    def slow_listing() -> Any:
+        listings.append(1)
+        time.sleep(0.05)  # long enough that every thread arrives while the first listing is on the wire
+        return list_tokens()
+
+    client._list_tokens = slow_listing  # type: ignore[method-assign]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clients = list(pool.map(lambda _: client.district("d1"), range(8)))
+    assert len(listings) == 1
+    assert client.token_requests == 1
+    assert all(dc is clients[0] for dc in clients)
 
 
 def test_wrong_app_credentials_name_the_settings_to_fix() -> None:
