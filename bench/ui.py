@@ -287,6 +287,7 @@ def time_pages(db_path: Path, *, demo_mode: bool, screenshots: Path | None = Non
 def script_times(db_path: Path) -> dict[str, dict[str, float]]:
     """Server-side cost alone: each page's script run in-process (AppTest); cold = first run after the
     cache was cleared, warm = median of the next 3 runs."""
+    import logging
     import statistics
 
     import streamlit as st
@@ -294,6 +295,7 @@ def script_times(db_path: Path) -> dict[str, dict[str, float]]:
 
     os.environ.update(LMSDATA_DB=str(db_path), CLEVER_CLIENT_ID="bench", CLEVER_CLIENT_SECRET="bench-secret",
                       CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9")
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "bare mode" warnings
     times: dict[str, dict[str, float]] = {}
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
     at.run()  # imports (plotly, pandas' Arrow) are the process's cost, not a page's
