@@ -62,8 +62,7 @@ def clusters(ctx: Context) -> None:
     st.caption("An error in many districts at once points at Clever or an LMS (an outage, an API change); "
                "an error in one district points at that district's setup. HTTP 0: no answer (timeout).")
     view = found.assign(
-        scope=found["districts"].map(lambda n: "many districts: likely outage" if n >= 3 else
-                                     ("one district" if n == 1 else "two districts")),
+        scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
     )
     st.dataframe(
@@ -72,6 +71,15 @@ def clusters(ctx: Context) -> None:
         hide_index=True,
         column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation"},
     )
+
+
+def scope(districts: int, slug: str | None) -> str:
+    """What the spread of one error suggests: Clever or an LMS failing, or districts' own setups."""
+    if districts == 1:
+        return "one district: its setup"
+    if slug in ("transient", "unrecognized", None):
+        return f"{districts} districts: likely a Clever or LMS outage"
+    return f"{districts} districts, each its own setup"
 
 
 def listing(ctx: Context, groups: pd.DataFrame) -> None:

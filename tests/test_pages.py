@@ -221,6 +221,7 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     clusters = table(at, 1)
     outage = clusters[clusters["error"] == "Service Unavailable"].iloc[0]
     assert outage["districts"] == 2 and outage["pushes"] == 2
+    assert outage["scope"] == "2 districts: likely a Clever or LMS outage"
     pushes = table(at, 2)
     assert set(pushes["Push"]) == {1, 2, 4}
     ready = {push: list(label) for push, label in zip(pushes["Push"], pushes["Ready"], strict=True)}
