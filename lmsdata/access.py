@@ -94,6 +94,13 @@ def require(actor: Actor, permission: Permission) -> str:
     return actor_name(actor)
 
 
+def audit_scope(viewer: Actor) -> str | None:
+    """Whose audit entries `viewer` may read: None for everyone's, else only their own audit name."""
+    if isinstance(viewer, Principal) and not viewer.can(Permission.AUDIT_ALL):
+        return viewer.email
+    return None
+
+
 @dataclass(frozen=True)
 class RoleMap:
     """E-mail addresses and domains mapped to roles; an exact address beats a domain rule."""

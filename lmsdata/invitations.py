@@ -7,7 +7,8 @@ after every sync. States: sending → sent → accepted | expired | cancelled, o
 during SMTP and two people cannot invite the same district at the same moment.
 
 Every action, refused and failed ones included, is written to the audit log in the same
-transaction as the state change it records.
+transaction as the state change it records. A signed-in actor needs the operator role; a refusal for
+lack of it is audited before anything is read or sent.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata import audit
+from lmsdata.access import Actor, Permission
 from lmsdata.config import Settings
 from lmsdata.db import bump_data_version, connect
 from lmsdata.health import state_since
@@ -163,7 +165,7 @@ def invite(
     *,
     email: str | None = None,
     message: str | None = None,
-    actor: str,
+    actor: Actor,
     mailer: Mailer,
     mail_from: str = Settings.mail_from,
     expiry_days: int = Settings.invitation_expiry_days,
@@ -184,7 +186,7 @@ def resend(
     *,
     email: str | None = None,
     message: str | None = None,
-    actor: str,
+    actor: Actor,
     mailer: Mailer,
     mail_from: str = Settings.mail_from,
     expiry_days: int = Settings.invitation_expiry_days,
@@ -210,7 +212,7 @@ def resend(
         )
 
 
-def cancel(db_path: str | Path, invitation_id: int, *, actor: str, now: datetime | None = None) -> dict[str, Any]:
+def cancel(db_path: str | Path, invitation_id: int, *, actor: Actor, now: datetime | None = None) -> dict[str, Any]:
     """Close an open invitation so a new one can be sent (the e-mail itself cannot be recalled)."""
     with _Action(db_path, actor, "cancel", None, {"invitation_id": invitation_id}) as act:
         act.begin(now)
@@ -356,9 +358,10 @@ class _Action:
     """
 
     def __init__(
-        self, db_path: str | Path, actor: str, action: str, target: str | None, params: dict[str, Any]
+        self, db_path: str | Path, actor: Actor, action: str, target: str | None, params: dict[str, Any]
     ) -> None:
-        self.db_path, self.actor, self.action, self.target, self.params = db_path, actor, action, target, params
+        self.db_path, self.action, self.target, self.params = db_path, action, target, params
+        self.actor = audit.authorize(db_path, actor, Permission.INVITE, action=action, target=target, params=params)
         self.resend_of: int | None = None
 
     def __enter__(self) -> _Action:

@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata import audit, invitations, models
+from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
@@ -119,11 +120,16 @@ def sync(
     district_ids: Sequence[str] | None = None,
     concurrency: int = 4,
     on_progress: Callable[[SyncProgress], None] | None = None,
-    actor: str = "system",
+    actor: Actor = "system",
 ) -> SyncResult:
-    """Sync every district the app has a token for (or only `district_ids`) into the cache."""
+    """Sync every district the app has a token for (or only `district_ids`) into the cache.
+
+    A signed-in `actor` needs the operator role (AccessDenied, audited, before Clever is called).
+    """
+    who = audit.authorize(db_path, actor, Permission.SYNC, action="sync", target=_target(district_ids),
+                          params={"mode": "full" if full else "incremental"})
     with _sync_lock(db_path):
-        return _run(client, db_path, full, district_ids, concurrency, _Progress(on_progress), actor)
+        return _run(client, db_path, full, district_ids, concurrency, _Progress(on_progress), who)
 
 
 def _run(
@@ -276,13 +282,17 @@ def _finish_run(
             db,
             actor=actor,
             action="sync",
-            target=",".join(district_ids) if district_ids else "all districts",
+            target=_target(district_ids),
             outcome={"success": "ok", "partial": "partial"}.get(outcome, "failed"),  # interrupted counts as failed
             params={"mode": result.mode, "run_id": result.run_id, "requests": result.requests,
                     "records": result.records},
             detail=detail,
         )
         bump_data_version(db)
+
+
+def _target(district_ids: Sequence[str] | None) -> str:
+    return ",".join(district_ids) if district_ids else "all districts"
 
 
 def _sync_district(

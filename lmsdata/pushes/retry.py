@@ -29,6 +29,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata import audit
+from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect
 from lmsdata.errors import CleverError, TokenRevoked
@@ -103,13 +104,19 @@ def retry_pushes(
     all_failed: bool = False,
     dry_run: bool = False,
     on_progress: Callable[[RetryProgress], None] | None = None,
-    actor: str = "system",
+    actor: Actor = "system",
     options: RetryOptions | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RetryReport:
-    """Retry the given pushes (or every failed one matching the filters); one `RetryItem` per push."""
+    """Retry the given pushes (or every failed one matching the filters); one `RetryItem` per push.
+
+    A signed-in `actor` needs the operator role (AccessDenied, audited, before anything is read or sent).
+    """
     if not push_ids and not all_failed:
         raise ValueError("say which pushes to retry: give push ids, or all_failed=True")
+    who = audit.authorize(db_path, actor, Permission.RETRY, action="retry",
+                          target=_target(push_ids, district_id=district_id, all_failed=all_failed),
+                          params={"push_ids": list(push_ids or [])[:100], "all_failed": all_failed})
     options = options or RetryOptions()
     run = _Run(client, db_path, options, dry_run=dry_run, on_progress=on_progress, sleep=sleep)
     started = time.perf_counter()
@@ -125,7 +132,7 @@ def retry_pushes(
     finally:
         run.report.duration_s = time.perf_counter() - started
         run.report.requests = client.requests_made - requests_before
-        _record(db_path, run.report, actor=actor, push_ids=push_ids, district_id=district_id, category=category,
+        _record(db_path, run.report, actor=who, push_ids=push_ids, district_id=district_id, category=category,
                 all_failed=all_failed)  # fmt: skip
     return run.report
 
@@ -453,8 +460,12 @@ def _record(
         summary += f"; stopped early: {report.interrupted}"
     if report.dry_run:
         summary = "dry run: " + summary
-    target = district_id or ("all districts" if all_failed else f"{len(push_ids or [])} push(es)")
+    target = _target(push_ids, district_id=district_id, all_failed=all_failed)
     with connect(db_path) as db, db.atomic():
         audit.record(db, actor=actor, action="retry", target=target, outcome=report.audit_outcome,
                      params=params, detail=summary)  # fmt: skip
         bump_data_version(db)
+
+
+def _target(push_ids: Sequence[int] | None, *, district_id: str | None, all_failed: bool) -> str:
+    return district_id or ("all districts" if all_failed else f"{len(push_ids or [])} push(es)")

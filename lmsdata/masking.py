@@ -1,0 +1,70 @@
+"""Student details as the dashboard shows them by default: enough to tell rows apart, not to identify anyone.
+
+Unmasked values are shown only after a deliberate, audited reveal (`lmsdata.reveal`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+HIDDEN = "•••"
+
+
+def mask_name(name: Any) -> str:
+    """'Ada Lovelace' → 'A. L.'."""
+    parts = str(name or "").split()
+    return " ".join(f"{p[0]}." for p in parts) if parts else ""
+
+
+def mask_email(email: Any) -> str:
+    """'ada.lovelace@school.org' → 'a•••@school.org' (the school's domain helps support staff)."""
+    text = str(email or "")
+    if "@" not in text:
+        return HIDDEN if text else ""
+    local, domain = text.split("@", 1)
+    return f"{local[:1]}{HIDDEN}@{domain}"
+
+
+def mask_sis_id(sis_id: Any) -> str:
+    """'20931847' → '•••847': the last three characters, as support staff quote them to a district."""
+    text = str(sis_id or "").strip()
+    if not text:
+        return ""
+    return HIDDEN + text[-3:] if len(text) > 4 else HIDDEN
+
+
+def masked_values(*, name: Any = None, email: Any = None, sis_id: Any = None) -> dict[str, str]:
+    """Each identifying string of one student (full name, its parts, e-mail, SIS id) and its mask."""
+    found: dict[str, str] = {}
+    full = " ".join(str(name or "").split())
+    if full:
+        found[full] = mask_name(full)
+        found.update({part: mask_name(part) for part in full.split() if len(part) > 1})
+    if email:
+        found[str(email)] = mask_email(email)
+    if sis_id and str(sis_id).strip():
+        found[str(sis_id).strip()] = mask_sis_id(sis_id)
+    return found
+
+
+def mask_payload(payload: Any, *, name: Any = None, email: Any = None, sis_id: Any = None) -> Any:
+    """A JSON-like payload (or an attempt's message) with the student's details masked wherever they occur
+    as whole words ("Great work, Ada!" loses "Ada"; "Adaptive" keeps it)."""
+    masks = masked_values(name=name, email=email, sis_id=sis_id)
+    if not masks:
+        return payload
+    alternatives = "|".join(re.escape(secret) for secret in sorted(masks, key=len, reverse=True))
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+    return _mask(payload, lambda text: pattern.sub(lambda m: masks[m.group(0)], text))
+
+
+def _mask(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {key: _mask(item, mask) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(item, mask) for item in value]
+    return value
