@@ -374,8 +374,10 @@ def _matching_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
 
 
 def _push_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
+    """Failed pushes ask us to act only where the LMS connection works; elsewhere the connection
+    is the cause, and its own rule names the owner (see `_notes`)."""
     failed = int(row.get("failed_pushes") or 0)
-    if t.failed_pushes_alert <= 0 or failed < t.failed_pushes_alert:
+    if t.failed_pushes_alert <= 0 or failed < t.failed_pushes_alert or _state(row) != "success":
         return []
     return [
         _Finding(
@@ -391,6 +393,12 @@ def _push_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
 def _notes(row: Mapping[str, Any]) -> list[str]:
     """Facts worth showing that do not change the status."""
     notes = []
+    failed = int(row.get("failed_pushes") or 0)
+    if failed and _state(row) != "success":
+        notes.append(
+            f"{failed} grade push{'es' if failed != 1 else ''} failed because the LMS connection is not ready; "
+            "retry them once it is."
+        )
     lms_type = (row.get("lms_type") or "").strip()
     if _state(row) == "success":
         if lms_type == "google_classroom":

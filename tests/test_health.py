@@ -244,6 +244,20 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
         "Clever support",
     ),
     (
+        "failed pushes while not connected: the connection is the cause",
+        row(lms_state="", failed_pushes=2),
+        "not_connected",
+        "partner",
+        "invitation",
+    ),
+    (
+        "failed pushes while matching: wait for Clever's setup",
+        row(lms_state="matching_in_progress", failed_pushes=5),
+        "setting_up",
+        "nobody",
+        "Wait: Clever is matching",
+    ),
+    (
         "not connected with stale fields is still not connected",
         row(lms_state="", last_lms_sync=OLD, matched_students=0.0),
         "not_connected",
