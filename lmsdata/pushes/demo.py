@@ -19,6 +19,9 @@ from lmsdata.pushes.pusher import GradePusher
 from lmsdata.pushes.sender import SendPolicy
 
 RARE_FAILURES = ("deleted_assignment", "transient", "past_due_date", "bad_grader")
+# Ready districts take the rare failures in turn; every fifth one has a clean week (grades only to
+# matched students, who launched the app, in synced sections), so the demo also shows a healthy district.
+CLEAN_WEEK = "clean"
 SUBJECTS = ("Fractions Quiz", "Reading Log", "Lab Report", "Unit Test", "Essay Draft", "Homework Set")
 
 
@@ -70,7 +73,8 @@ def generate_demo_traffic(
     for district_id in sandbox.district_ids():
         ready = sandbox.district(district_id).get("lms_state") == "success"
         # One rare failure per ready district, in turn, so each shows up without drowning the rest.
-        rare = RARE_FAILURES[ready_seen % len(RARE_FAILURES)] if ready else None
+        turns = (*RARE_FAILURES, CLEAN_WEEK)
+        rare = turns[ready_seen % len(turns)] if ready else None
         ready_seen += ready
         ops.extend(_district_ops(sandbox, district_id, rng, start, end, rare, students_per_section))
     ops.sort(key=lambda op: (op.at, op.order))
@@ -113,14 +117,17 @@ def _district_ops(
     rng.shuffle(sections)
     if rare is None:
         return [_create(district_id, sections[0], "unit-test-1", rng, start, end)]
-    unsynced = [s for s in sections if _synced(s) is False][:1]
+    unsynced = [] if rare == CLEAN_WEEK else [s for s in sections if _synced(s) is False][:1]
     ordinary = [s for s in sections if _synced(s)][:2]
     ops: list[_Op] = []
     for number, section in enumerate(ordinary + unsynced):
         key = f"{rng.choice(SUBJECTS).lower().replace(' ', '-')}-{number + 1}"
         create = _create(district_id, section, key, rng, start, end)
         ops.append(create)
-        graded = _students(section)[: students_per_section if section in ordinary else 5]
+        students = _students(section)
+        if rare == CLEAN_WEEK:
+            students = [s for s in students if _synced(sandbox.user(s)) is not False and sandbox.has_launched(s)]
+        graded = students[: students_per_section if section in ordinary else 5]
         grades = list(_grades(create, graded, rng, (end - start).total_seconds()))
         if number == 0 and rare == "deleted_assignment":  # a teacher deletes it before the grades go out
             ops.append(_Op(create.at + timedelta(minutes=30), 1, "delete", district_id, section["id"], key))
