@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lmsdata.access import Principal, Role, RoleMap
 from lmsdata.config import ConfigError
 
 ALLOW_SETTING = "LMSDATA_ALLOW_UNAUTHENTICATED"
@@ -31,6 +32,18 @@ class Mode(enum.Enum):
 class Exposure:
     mode: Mode
     reason: str  # one or two sentences for the page: why, and what to change
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Who may look: a principal, or why not (`sign_in`: show the sign-in page; else `refusal`)."""
+
+    principal: Principal | None
+    sign_in: bool = False
+    refusal: str = ""
+
+
+DEMO_ADMIN = Principal("demo", Role.ADMIN, "Demo admin")
 
 
 def auth_configured(secrets: Mapping[str, Any] | None) -> bool:
@@ -93,3 +106,33 @@ def decide(*, demo: bool, auth: bool, allow_unauthenticated: bool, server_addres
         f"No sign-in ({ALLOW_SETTING} is set): this dashboard shows real data to anyone using this machine, "
         "and every action is recorded as the local user."
     ))
+
+
+def admit(exposure: Exposure, roles: RoleMap, user: Mapping[str, Any], *, local_user: str) -> Admission:
+    """The person behind this session, from the sign-in claims (`st.user`) and the role lists.
+
+    A signed-in person with no role is refused by name, so they know whom to ask; outside sign-in
+    mode everyone is the same all-powerful local person (demo admin or the machine's user).
+    """
+    if exposure.mode is Mode.DEMO:
+        return Admission(DEMO_ADMIN)
+    if exposure.mode is Mode.LOCAL:
+        return Admission(Principal(f"local:{local_user}", Role.ADMIN, local_user))
+    if exposure.mode is Mode.REFUSED:
+        return Admission(None, refusal=exposure.reason)
+    if not user.get("is_logged_in", False):
+        return Admission(None, sign_in=True)
+    email = str(user.get("email") or "").strip()
+    if not email:
+        return Admission(None, refusal=(
+            "The sign-in did not say who you are (no e-mail address). Ask your administrator to add the "
+            "email scope and claim to this app's sign-in settings."
+        ))
+    principal = roles.principal(email, str(user.get("name") or ""))
+    if principal is None:
+        where = "no e-mail address or domain has a role yet" if roles.empty else "it has no role here"
+        return Admission(None, refusal=(
+            f"You are signed in as {email}, but {where}. Ask an admin of this dashboard to add you to the "
+            "viewers, operators or admins (docs/access.md)."
+        ))
+    return Admission(principal)

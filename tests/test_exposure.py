@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from lmsdata.access import Principal, Role, RoleMap
 from lmsdata.config import ConfigError
-from lmsdata.exposure import Mode, allows_unauthenticated, auth_configured, decide, is_loopback
+from lmsdata.exposure import (
+    DEMO_ADMIN,
+    Exposure,
+    Mode,
+    admit,
+    allows_unauthenticated,
+    auth_configured,
+    decide,
+    is_loopback,
+)
 
 AUTH = {"auth": {"client_id": "x", "client_secret": "y", "redirect_uri": "http://localhost:8501/oauth2callback"}}
 
@@ -71,3 +81,40 @@ def test_auth_is_configured_by_a_non_empty_auth_section() -> None:
 @pytest.mark.parametrize(("address", "loopback"), [("127.0.0.2", True), ("[::1]", True), ("example.com", False)])
 def test_loopback_addresses(address: str, loopback: bool) -> None:
     assert is_loopback(address) is loopback
+
+
+ROLES = RoleMap.from_config({"LMSDATA_OPERATORS": "partner.example", "LMSDATA_VIEWERS": "lee@district.example"})
+SIGN_IN = Exposure(Mode.SIGN_IN, "")
+
+
+@pytest.mark.parametrize(
+    ("user", "principal"),
+    [
+        ({"is_logged_in": True, "email": "Ana@Partner.example", "name": "Ana"},
+         Principal("ana@partner.example", Role.OPERATOR, "Ana")),
+        ({"is_logged_in": True, "email": "lee@district.example"}, Principal("lee@district.example", Role.VIEWER)),
+    ],
+)  # fmt: skip
+def test_signed_in_people_get_the_role_configuration_gives(user: dict, principal: Principal) -> None:
+    assert admit(SIGN_IN, ROLES, user, local_user="pat").principal == principal
+
+
+def test_visitors_sign_in_first_and_people_without_a_role_are_refused_by_name() -> None:
+    assert admit(SIGN_IN, ROLES, {}, local_user="pat").sign_in
+    assert admit(SIGN_IN, ROLES, {"is_logged_in": False, "email": "ana@partner.example"}, local_user="pat").sign_in
+    stranger = admit(SIGN_IN, ROLES, {"is_logged_in": True, "email": "eve@elsewhere.example"}, local_user="pat")
+    assert (stranger.principal, stranger.sign_in) == (None, False)
+    assert stranger.refusal.startswith("You are signed in as eve@elsewhere.example, but it has no role here.")
+    nobody = admit(SIGN_IN, RoleMap(), {"is_logged_in": True, "email": "ana@partner.example"}, local_user="pat")
+    assert "no e-mail address or domain has a role yet" in nobody.refusal
+    anonymous = admit(SIGN_IN, ROLES, {"is_logged_in": True}, local_user="pat")
+    assert "no e-mail address" in anonymous.refusal and anonymous.principal is None
+
+
+def test_demo_and_local_use_act_as_one_admin_and_refused_exposure_admits_nobody() -> None:
+    assert admit(Exposure(Mode.DEMO, ""), ROLES, {}, local_user="pat").principal == DEMO_ADMIN
+    local = admit(Exposure(Mode.LOCAL, ""), ROLES, {}, local_user="pat").principal
+    assert local == Principal("local:pat", Role.ADMIN, "pat")
+    refused = admit(Exposure(Mode.REFUSED, "no sign-in configured"), ROLES,
+                    {"is_logged_in": True, "email": "ana@partner.example"}, local_user="pat")  # fmt: skip
+    assert (refused.principal, refused.refusal) == (None, "no sign-in configured")
