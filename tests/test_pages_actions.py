@@ -22,20 +22,28 @@ ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS = ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "SMTP_URL", "CLEVER_API_URL", "CLEVER_OAUTH_URL")
 
 
+def _demo_environment(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LMSDATA_DB", str(db_path))
+
+
 @pytest.fixture(scope="module")
 def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield tmp_path_factory.mktemp("demo") / "demo.db"
+    db_path = tmp_path_factory.mktemp("demo") / "demo.db"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _demo_environment(monkeypatch, db_path)
+        open_page()  # the first start builds the demo, whichever test of this module runs first
+    yield db_path
     st.cache_resource.clear()  # stops the sandbox server and the mail sink
     st.cache_data.clear()
 
 
 @pytest.fixture
 def demo(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in CREDENTIALS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LMSDATA_DB", str(demo_cache))
+    _demo_environment(monkeypatch, demo_cache)
     st.cache_data.clear()
     return demo_cache
 
@@ -107,6 +115,21 @@ def test_sync_now_on_a_district_records_a_run(demo: Path) -> None:
     assert count(demo, "SELECT COUNT(*) FROM sync_runs") == runs_before + 1
     assert count(demo, "SELECT COUNT(*) FROM sync_run_districts WHERE run_id = (SELECT MAX(id) FROM sync_runs) "
                        "AND district_id = ? AND outcome = 'success'", district_id) == 1
+
+
+def test_sync_now_while_another_sync_runs_says_so_plainly(demo: Path) -> None:
+    from lmsdata.sync import _sync_lock
+
+    with connect(demo) as db:
+        district_id = db.execute("SELECT id FROM districts WHERE lms_state = 'success' ORDER BY name").fetchone()[0]
+    runs_before = count(demo, "SELECT COUNT(*) FROM sync_runs")
+    at = open_page("district", district=district_id)
+    with _sync_lock(demo):  # as a CLI `lmsdata sync` of the same cache would hold it
+        at.button(key="district_sync_button").click().run()
+        at.button(key="district_sync_yes").click().run()
+    assert not at.exception
+    assert "The sync could not start: Another sync of this cache is running" in texts(at)
+    assert count(demo, "SELECT COUNT(*) FROM sync_runs") == runs_before
 
 
 def test_sending_an_invitation_lists_it_and_delivers_the_mail(demo: Path) -> None:

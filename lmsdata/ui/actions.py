@@ -34,7 +34,7 @@ class Outcome:
 def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:
     """Pull the given districts (all when None) from Clever into the cache."""
     from lmsdata.errors import CleverError
-    from lmsdata.sync import sync
+    from lmsdata.sync import SyncAlreadyRunning, sync
 
     def work(report: Report) -> Any:
         def progress(p: Any) -> None:
@@ -47,7 +47,7 @@ def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:
 
     try:
         result = with_progress("Contacting Clever…", work)
-    except CleverError as exc:
+    except (CleverError, SyncAlreadyRunning) as exc:
         return Outcome(False, f"The sync could not start: {redact(str(exc))}")
     items = [{"district": d, "outcome": "failed", "reason": redact(m)} for d, m in sorted(result.failed.items())]
     if result.failed:
