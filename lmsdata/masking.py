@@ -12,15 +12,20 @@ from typing import Any
 HIDDEN = "•••"
 
 
+def _text(value: Any) -> str:
+    """The value as text; None and a missing table cell (NaN) are empty."""
+    return "" if value is None or value != value else str(value)
+
+
 def mask_name(name: Any) -> str:
     """'Ada Lovelace' → 'A. L.'."""
-    parts = str(name or "").split()
+    parts = _text(name).split()
     return " ".join(f"{p[0]}." for p in parts) if parts else ""
 
 
 def mask_email(email: Any) -> str:
     """'ada.lovelace@school.org' → 'a•••@school.org' (the school's domain helps support staff)."""
-    text = str(email or "")
+    text = _text(email)
     if "@" not in text:
         return HIDDEN if text else ""
     local, domain = text.split("@", 1)
@@ -29,7 +34,7 @@ def mask_email(email: Any) -> str:
 
 def mask_sis_id(sis_id: Any) -> str:
     """'20931847' → '•••847': the last three characters, as support staff quote them to a district."""
-    text = str(sis_id or "").strip()
+    text = _text(sis_id).strip()
     if not text:
         return ""
     return HIDDEN + text[-3:] if len(text) > 4 else HIDDEN
@@ -38,14 +43,14 @@ def mask_sis_id(sis_id: Any) -> str:
 def masked_values(*, name: Any = None, email: Any = None, sis_id: Any = None) -> dict[str, str]:
     """Each identifying string of one student (full name, its parts, e-mail, SIS id) and its mask."""
     found: dict[str, str] = {}
-    full = " ".join(str(name or "").split())
+    full = " ".join(_text(name).split())
     if full:
         found[full] = mask_name(full)
         found.update({part: mask_name(part) for part in full.split() if len(part) > 1})
-    if email:
-        found[str(email)] = mask_email(email)
-    if sis_id and str(sis_id).strip():
-        found[str(sis_id).strip()] = mask_sis_id(sis_id)
+    if _text(email):
+        found[_text(email)] = mask_email(email)
+    if _text(sis_id).strip():
+        found[_text(sis_id).strip()] = mask_sis_id(sis_id)
     return found
 
 

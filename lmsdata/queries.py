@@ -409,9 +409,10 @@ def audit_log(db: sqlite_utils.Database, *, actions: Sequence[str] = (), actors:
     return _frame(db, f"SELECT * FROM audit_log {clause} ORDER BY id DESC LIMIT ?", [*params, limit])
 
 
-def audit_choices(db: sqlite_utils.Database) -> dict[str, list[str]]:
-    """The actions and actors that occur, for the audit page's filters."""
+def audit_choices(db: sqlite_utils.Database, actor: str | None = None) -> dict[str, list[str]]:
+    """The actions and actors that occur (in one actor's entries, when given), for the audit page's filters."""
+    clause, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
     return {
-        "actions": [r[0] for r in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")],
-        "actors": [r[0] for r in db.execute("SELECT DISTINCT actor FROM audit_log ORDER BY 1")],
+        "actions": [r[0] for r in db.execute(f"SELECT DISTINCT action FROM audit_log {clause} ORDER BY 1", params)],
+        "actors": [r[0] for r in db.execute(f"SELECT DISTINCT actor FROM audit_log {clause} ORDER BY 1", params)],
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lmsdata.access import audit_scope
 from lmsdata.ui import loaders, widgets
 from lmsdata.ui.frame import Context, show
 
@@ -11,13 +12,16 @@ from lmsdata.ui.frame import Context, show
 def render(ctx: Context) -> None:
     st.title("Audit log")
     st.caption("Append-only: every invitation, retry, sync and reveal, with who did it and how it ended.")
-    choices = loaders.audit_choices(ctx.db_path, ctx.data_version)
+    own = audit_scope(ctx.actor)
+    if own is not None:
+        st.info(f"You see your own entries ({own}); admins see everyone's.", icon=":material/person:")
+    choices = loaders.audit_choices(ctx.db_path, ctx.data_version, own)
     if not choices["actions"]:
         widgets.empty("Nothing has been done yet: actions (sync, retry, invite, cancel, reveal) appear here.")
         return
     c1, c2, c3 = st.columns([2, 2, 3])
     actions = tuple(c1.multiselect("Action", choices["actions"], key="audit_action"))
-    actors = tuple(c2.multiselect("Actor", choices["actors"], key="audit_actor"))
+    actors = (own,) if own else tuple(c2.multiselect("Actor", choices["actors"], key="audit_actor"))
     search = c3.text_input("Search", placeholder="target, parameters or detail", key="audit_search")
     rows = loaders.audit_log(ctx.db_path, ctx.data_version, actions=actions, actors=actors, search=search)
     if rows.empty:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui import actions, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "district_sync"
@@ -112,13 +115,24 @@ def trend(ctx: Context, district_id: str) -> None:
 
 
 def act(ctx: Context, row: dict) -> None:
+    """The buttons that change things, for the roles that may (the library checks again)."""
     sync_col, invite_col = st.columns(2)
+    if ctx.can(Permission.SYNC):
+        sync(ctx, row, sync_col)
+    if ctx.can(Permission.INVITE):
+        invite(ctx, row, invite_col)
+
+
+def sync(ctx: Context, row: dict, sync_col: Any) -> None:
     with sync_col:
         if st.button("Sync now", icon=":material/sync:", key="district_sync_button"):
             confirm.ask(SYNC_FLAG, row["id"])
         confirm.question(SYNC_FLAG, f"Pull **{row['name']}** from Clever now?", "Sync now",
                          lambda district_id: actions.sync_now(ctx, [district_id]))
         confirm.last_outcome(SYNC_FLAG)
+
+
+def invite(ctx: Context, row: dict, invite_col: Any) -> None:
     with invite_col, st.expander("Send invitation", icon=":material/mail:"):
         with st.form("district_invite_form"):
             email = st.text_input("To", value=row.get("contact_email") or "")
@@ -133,18 +147,17 @@ def act(ctx: Context, row: dict) -> None:
 def details(ctx: Context, district_id: str) -> None:
     only = (district_id,)
     here = ["district_id", "district", "district_name", "lms_type", "message"]  # same for every row on this page
+    unmasked = privacy.bulk_toggle(ctx, f"district {district_id}: unmatched users and pushes", key="district_unmasked")
     tabs = st.tabs(["Unsynced sections", "Unmatched users", "Recent pushes", "Sync history", "Invitations"])
     with tabs[0]:
         _table(loaders.unsynced_sections(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
                "Every section is synced in the LMS.")
     with tabs[1]:
-        _table(loaders.unmatched_users(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
-               "Every student and teacher is matched.")
+        users = loaders.unmatched_users(ctx.db_path, ctx.data_version, district_ids=only, limit=500)
+        _table(privacy.mask_users(users, everything=unmasked), here, "Every student and teacher is matched.")
     with tabs[2]:
         pushes = loaders.pushes(ctx.db_path, ctx.data_version, district_ids=only, limit=200)
-        if not pushes.empty:
-            pushes["student"] = pushes["student"].map(widgets.mask_name)  # revealed only on the Failed pushes page
-        _table(pushes, [*here, "student_email"], "No grade pushes for this district yet.")
+        _table(privacy.mask_students(pushes, everything=unmasked), here, "No grade pushes for this district yet.")
     with tabs[3]:
         _table(loaders.sync_run_districts(ctx.db_path, ctx.data_version, district_id=district_id), here,
                "This district has not been synced yet.")

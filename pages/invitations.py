@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lmsdata.access import Permission
 from lmsdata.ui import actions, confirm, loaders, widgets
 from lmsdata.ui.frame import Context, show
 
@@ -19,7 +20,8 @@ def render(ctx: Context) -> None:
     if not names:
         widgets.empty("No districts in the cache yet. Run a sync first (`lmsdata sync --full`, or the Sync log page).")
         return
-    send_form(ctx, names)
+    if ctx.can(Permission.INVITE):
+        send_form(ctx, names)
     listing(ctx)
     inbound(ctx)
     if ctx.is_demo:
@@ -70,7 +72,9 @@ def listing(ctx: Context) -> None:
         return
     states = st.multiselect("State", sorted(rows["state"].unique()), key="invitations_state")
     shown = rows[rows["state"].isin(states)] if states else rows
-    st.caption("Select an invitation to resend or cancel it.")
+    may_act = ctx.can(Permission.INVITE)
+    if may_act:
+        st.caption("Select an invitation to resend or cancel it.")
     event = st.dataframe(
         shown[["id", "district_name", "email", "state", "sent_at", "expires_at", "accepted_at", "cancelled_at",
                "error", "actor", "resent_from", "replaced_by"]],
@@ -78,7 +82,7 @@ def listing(ctx: Context) -> None:
         column_config={"district_name": "District"},
     )
     selected = widgets.selected_rows(event)
-    if selected:
+    if selected and may_act:
         row = shown.iloc[selected[0]]
         invitation_id = int(row["id"])
         left, right, _ = st.columns([1, 1, 4])

@@ -7,12 +7,13 @@ import json
 import pandas as pd
 import streamlit as st
 
+from lmsdata.access import Permission
+from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui import actions, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 RETRY_FLAG = "pushes_retry"
-REVEALED = "pushes_revealed"
 SHOWN_ROWS = 1000
 
 
@@ -90,6 +91,7 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
                                       format_func=lambda c: category(c).label if category(c) else c))
     district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
     ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
+    unmasked = privacy.bulk_toggle(ctx, "failed pushes: student names and e-mails", key="pushes_unmasked")
     rows = loaders.failed_pushes(ctx.db_path, ctx.data_version, district_ids=district_ids, categories=categories,
                                  ready_only=ready_only, limit=SHOWN_ROWS)
     if rows.empty:
@@ -104,7 +106,7 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
                                           else ""),
             "District": rows["district"],
             "Section": rows["section"],
-            "Student": rows["student"].map(widgets.mask_name),
+            "Student": privacy.mask_students(rows, everything=unmasked)["student"],
             "Operation": rows["kind"],
             "HTTP": rows["last_status"],
             "Clever said": rows["last_message"],
@@ -117,6 +119,13 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row", key="pushes_table",
                          column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS)})
     chosen = [int(rows.iloc[i]["id"]) for i in widgets.selected_rows(event)]
+    if ctx.can(Permission.RETRY):
+        retry_buttons(ctx, groups, chosen)
+    if chosen:
+        details(ctx, chosen[0], unmasked=unmasked)
+
+
+def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: list[int]) -> None:
     ready_total = int(groups["ready"].sum())
     left, right, _ = st.columns([2, 2, 4])
     if left.button(f"Retry selected ({len(chosen)})", disabled=not chosen, key="pushes_retry_selected"):
@@ -134,57 +143,33 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "Retry now",
             lambda p: actions.retry(ctx, p["push_ids"]),
         )
-    if chosen:
-        details(ctx, chosen[0])
 
 
-def details(ctx: Context, push_id: int) -> None:
+def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
     push = loaders.push(ctx.db_path, ctx.data_version, push_id)
     if push is None:
         return
-    revealed = push_id in st.session_state.get(REVEALED, set())
+    student = {"name": push["student"], "email": push["student_email"]}
+    visible = unmasked or not push["student_id"] or privacy.revealed(push["student_id"]) is not None
     with st.container(border=True):
         st.markdown(f"**Push {push_id}** · {push['kind']} · {push['state']} · {push['district']}")
         found = category(push["category"]) if push["category"] else None
         if found:
             st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
-        student, email = push["student"], push["student_email"]
-        if push["student_id"]:
-            if revealed:
-                st.markdown(f"Student: **{student}** · {email} · `{push['student_id']}`")
-            else:
-                st.markdown(f"Student: **{widgets.mask_name(student)}** · {widgets.mask_email(email)}")
-                if st.button("Reveal student details", key=f"reveal_{push_id}",
-                             help="Shows the name and e-mail; the reveal is written to the audit log."):
-                    reveal(ctx, push_id)
-                    st.rerun()
+        if push["student_id"] and visible:
+            st.markdown(f"Student: **{student['name']}** · {student['email']} · `{push['student_id']}`")
+        elif push["student_id"]:
+            st.markdown(f"Student: **{mask_name(student['name'])}** · {mask_email(student['email'])}")
+            privacy.reveal_button(ctx, push["student_id"], reason=f"push {push_id}", key=f"reveal_{push_id}")
         payload = json.loads(push["payload"] or "{}")
-        st.json(payload if revealed else _masked(payload, student, email), expanded=False)
+        st.json(payload if visible else privacy.mask_text(payload, student), expanded=False)
         attempts = loaders.push_attempts(ctx.db_path, ctx.data_version, push_id)
         if attempts.empty:
             widgets.empty("No attempt recorded for this push yet.")
         else:
+            if not visible:
+                attempts = attempts.assign(message=attempts["message"].map(lambda m: privacy.mask_text(m, student)))
             st.dataframe(attempts, hide_index=True)
-
-
-def _masked(payload: object, student: str | None, email: str | None) -> object:
-    """The payload with the student's name and e-mail masked wherever they appear."""
-    text = json.dumps(payload)
-    for secret, mask in ((email, widgets.mask_email(email)), (student, widgets.mask_name(student))):
-        if secret:
-            text = text.replace(secret, mask)
-    return json.loads(text)
-
-
-def reveal(ctx: Context, push_id: int) -> None:
-    from lmsdata import audit
-    from lmsdata.db import bump_data_version, connect
-
-    with connect(ctx.db_path) as db, db.conn:
-        audit.record(db, actor=ctx.actor, action="reveal", target=f"push:{push_id}", outcome="ok",
-                     params={"what": "student name and e-mail"})
-        bump_data_version(db)
-    st.session_state.setdefault(REVEALED, set()).add(push_id)
 
 
 show(render)

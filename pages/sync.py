@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.ui import actions, confirm, loaders, widgets
 from lmsdata.ui.frame import Context, show
@@ -14,13 +15,8 @@ SYNC_FLAG = "sync_all"
 
 def render(ctx: Context) -> None:
     st.title("Sync log")
-    if st.button("Sync all now", icon=":material/sync:", key="sync_all_button",
-                 help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
-        confirm.ask(SYNC_FLAG, True)
-    confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
-                     "Sync now", lambda _: actions.sync_now(ctx, None))
-    confirm.last_outcome(SYNC_FLAG)
-
+    if ctx.can(Permission.SYNC):
+        sync_all(ctx)
     runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "lms_state changes"])
     with runs_tab:
         runs(ctx)
@@ -28,6 +24,15 @@ def render(ctx: Context) -> None:
         events(ctx)
     with changes_tab:
         changes(ctx)
+
+
+def sync_all(ctx: Context) -> None:
+    if st.button("Sync all now", icon=":material/sync:", key="sync_all_button",
+                 help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
+        confirm.ask(SYNC_FLAG, True)
+    confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
+                     "Sync now", lambda _: actions.sync_now(ctx, None))
+    confirm.last_outcome(SYNC_FLAG)
 
 
 def runs(ctx: Context) -> None:

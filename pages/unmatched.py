@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from lmsdata.ui import loaders, widgets
+from lmsdata.ui import loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SHOWN_ROWS = 2000
@@ -38,30 +38,63 @@ def render(ctx: Context) -> None:
     )
     search = st.text_input("Search", placeholder="name, e-mail or SIS id", key="unmatched_search").strip()
     filters = {"district_ids": district_ids, "lms_types": lms_types, "school_ids": school_ids, "search": search}
+    unmasked = privacy.bulk_toggle(ctx, "unmatched users: names, e-mails and SIS ids", key="unmatched_unmasked")
+    if not unmasked:
+        st.caption("Student names, e-mails and SIS ids are masked (the search still finds them); select a student "
+                   "to reveal one, which is recorded in the audit log.")
 
     users_tab, sections_tab = st.tabs(["Users", "Sections"])
     with users_tab:
         if not roles:
             widgets.empty("Pick at least one role.")
         else:
-            listing(ctx, "users", loaders.unmatched_users, {**filters, "roles": roles},
-                    "No unmatched users with these filters: every student and teacher here is matched in the LMS.")
+            users = listing(ctx, "users", masked(loaders.unmatched_users, unmasked), {**filters, "roles": roles},
+                            "No unmatched users with these filters: every student and teacher here is matched in the "
+                            "LMS.")
+            if users is not None and not unmasked:
+                reveal(ctx, users)
     with sections_tab:
         listing(ctx, "sections", loaders.unsynced_sections, filters,
                 "No unsynced sections with these filters: every section here is synced in the LMS.")
 
 
-def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filters: dict, when_empty: str) -> None:
+def masked(loader: Callable[..., pd.DataFrame], unmasked: bool) -> Callable[..., pd.DataFrame]:
+    """The loader with students masked (the table and the CSV alike) unless an admin unmasked the page."""
+    return lambda *args, **kwargs: privacy.mask_users(loader(*args, **kwargs), everything=unmasked)
+
+
+def reveal(ctx: Context, users: pd.DataFrame) -> None:
+    """The selected student, masked until a deliberate (audited) click."""
+    picked = widgets.selected_rows(st.session_state.get("unmatched_users_table"))
+    if not picked or picked[0] >= len(users):
+        return
+    user = users.iloc[picked[0]]
+    if user["role"] != "student":
+        return
+    shown = privacy.revealed(user["id"])
+    if shown is None:
+        st.markdown(f"Selected: **{user['first_name']} {user['last_name']}** · {user['district']}")
+        privacy.reveal_button(ctx, str(user["id"]), reason="unmatched users", key=f"unmatched_reveal_{user['id']}")
+    else:
+        st.markdown(f"**{shown['name']}** · {shown['email'] or 'no e-mail'} · SIS id `{shown['sis_id'] or '-'}` · "
+                    f"{user['district']} (revealed to you, recorded in the audit log)")
+
+
+def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filters: dict,
+            when_empty: str) -> pd.DataFrame | None:
+    """The table (selectable) and its CSV export; returns the rows shown."""
     rows = loader(ctx.db_path, ctx.data_version, **filters, limit=SHOWN_ROWS + 1)
     if rows.empty:
         widgets.empty(when_empty)
-        return
+        return None
     more = len(rows) > SHOWN_ROWS
     st.caption(f"{'More than ' if more else ''}{min(len(rows), SHOWN_ROWS):,} unmatched {noun}"
                + (" (the first shown; narrow the filters, or export them all)" if more else ""))
-    st.dataframe(rows.head(SHOWN_ROWS).drop(columns=["district_id"]), hide_index=True, key=f"unmatched_{noun}_table")
+    shown = rows.head(SHOWN_ROWS)
+    selectable = {"on_select": "rerun", "selection_mode": "single-row"} if noun == "users" else {}
+    st.dataframe(shown.drop(columns=["district_id"]), hide_index=True, key=f"unmatched_{noun}_table", **selectable)
     if more and not st.button(f"Prepare a CSV of every matching {noun.rstrip('s')}", key=f"unmatched_{noun}_prepare"):
-        return
+        return shown
     everything = loader(ctx.db_path, ctx.data_version, **filters, limit=None) if more else rows
     st.download_button(
         f"Download CSV ({len(everything):,} rows)",
@@ -71,6 +104,7 @@ def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filter
         key=f"unmatched_{noun}_csv",
         icon=":material/download:",
     )
+    return shown
 
 
 show(render)

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import connect
-from tests.ui_fixtures import build_cache
+from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,9 @@ def cache(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _real_mode(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
+    """Real (made-up) credentials, so sign-in is required: the tests sign in as an admin (`app`)."""
     for name, value in {
+        "LMSDATA_ADMINS": ADMIN_EMAIL,
         "LMSDATA_DB": str(db_path),
         "CLEVER_CLIENT_ID": "client-for-page-tests",
         "CLEVER_CLIENT_SECRET": "secret-for-page-tests",
@@ -47,8 +49,14 @@ def _real_mode(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> None:
         monkeypatch.setenv(name, value)
 
 
-def open_page(page: str | None = None, *, timeout: float = 30, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=timeout)
+def app(script: str = "dashboard.py", timeout: float = 30, *, auth: bool = True) -> AppTest:
+    """The app with sign-in configured and the admin signed in (`auth` False: no sign-in configured)."""
+    at = AppTest.from_file(str(ROOT / script), default_timeout=timeout)
+    return signed_in(at) if auth else at
+
+
+def open_page(page: str | None = None, *, timeout: float = 30, auth: bool = True, **query: str) -> AppTest:
+    at = app(timeout=timeout, auth=auth)
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
@@ -155,7 +163,8 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     frames = [d.value for d in at.dataframe]
     assert any("LMS state matching_in_progress → success" in set(f.get("change", [])) for f in frames)
     assert any(set(f.get("name", [])) == {"Biology 2"} for f in frames)  # unsynced section
-    assert any({"Grace", "Alan"} <= set(f.get("first_name", [])) for f in frames)  # unmatched users
+    users = next(f for f in frames if "first_name" in f.columns)  # unmatched users, students masked
+    assert set(users["first_name"]) == {"G.", "A."} and "g•••@riverside.example.org" in set(users["email"])
     pushes = next(f for f in frames if "assignment_key" in f.columns)
     assert "Grace Hopper" not in set(pushes["student"])  # masked outside the reveal
     assert at.button(key="district_sync_button")
@@ -174,7 +183,7 @@ def test_district_unknown_or_missing_id(cache: Path) -> None:
 
 def test_a_page_run_by_itself_draws_the_same_frame(cache: Path) -> None:
     """What Streamlit does for a deep link on a fresh server: it runs pages/district.py alone."""
-    at = AppTest.from_file(str(ROOT / "pages" / "district.py"), default_timeout=30)
+    at = app("pages/district.py")
     at.query_params["district"] = "d-below"
     at.run()
     assert_no_error(at)
@@ -188,12 +197,12 @@ def test_a_page_run_by_itself_draws_the_same_frame(cache: Path) -> None:
 def test_unmatched_lists_filters_search_and_csv(cache: Path) -> None:
     at = open_page("unmatched")
     users = table(at, 0)
-    assert set(users["last_name"]) == {"Hopper", "Turing"}
+    assert set(users["last_name"]) == {"H.", "T."}  # students are masked; the search still finds them
     assert set(table(at, 1)["name"]) == {"Biology 2"}
     csv = at.get("download_button")[0].proto
     assert "2 rows" in csv.label
     at.text_input(key="unmatched_search").input("S201").run()
-    assert list(table(at, 0)["last_name"]) == ["Turing"]
+    assert list(table(at, 0)["last_name"]) == ["T."]
     at.text_input(key="unmatched_search").input("").run()
     at.multiselect(key="unmatched_role").set_value(["teacher"]).run()
     assert "No unmatched users with these filters" in texts(at)
@@ -244,7 +253,7 @@ def test_attempt_details_are_masked_until_revealed_and_the_reveal_is_audited(cac
     assert "Grace Hopper" in texts(at)
     with connect(cache) as db:
         reveals = list(db.query("SELECT actor, target FROM audit_log WHERE action = 'reveal'"))
-    assert reveals == [{"actor": "test@example.com", "target": "push:1"}]
+    assert reveals == [{"actor": "test@example.com", "target": "user:u-un1"}]
 
 
 def test_retry_asks_for_confirmation_and_cancel_does_nothing(cache: Path) -> None:
@@ -319,7 +328,7 @@ def test_wrong_configuration_is_explained(db_path: Path, monkeypatch: pytest.Mon
 
 def test_missing_cache_with_credentials_says_to_sync(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _real_mode(monkeypatch, db_path)
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    at = app().run()
     assert not at.exception
     assert "lmsdata sync --full" in at.warning[0].value
     assert not db_path.exists()
@@ -329,9 +338,9 @@ def test_first_pull_from_the_page_when_there_is_no_cache(settings, monkeypatch: 
     """With real credentials (here: the sandbox on loopback) and no cache, one click fills it."""
     for name, value in {"LMSDATA_DB": str(settings.db_path), "CLEVER_CLIENT_ID": settings.client_id,
                         "CLEVER_CLIENT_SECRET": settings.client_secret, "CLEVER_API_URL": settings.api_url,
-                        "CLEVER_OAUTH_URL": settings.oauth_url}.items():
+                        "CLEVER_OAUTH_URL": settings.oauth_url, "LMSDATA_OPERATORS": ADMIN_EMAIL}.items():
         monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    at = app(timeout=60).run()
     at.button(key="first_sync").click().run()
     assert_no_error(at)
     assert at.title[0].value == "Overview"
@@ -346,7 +355,7 @@ def test_damaged_cache_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPat
     db_path.write_bytes(b"this is not a database" * 100)
     _real_mode(monkeypatch, db_path)
     for page in (None, "district", "pushes"):
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+        at = app().run()
         if page:
             at.switch_page(f"pages/{page}.py").run()
         assert not at.exception

@@ -49,7 +49,7 @@ def demo(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def open_page(page: str | None = None, **query: str) -> AppTest:
-    return pages.open_page(page, timeout=60, **query)  # the first start builds the demo
+    return pages.open_page(page, timeout=60, auth=False, **query)  # the first start builds the demo; no sign-in
 
 
 def count(db_path: Path, sql: str, *params: object) -> int:

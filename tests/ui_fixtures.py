@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from lmsdata.db import bump_data_version, connect
 
@@ -125,3 +126,22 @@ def build_cache(path: Path) -> Path:
         )
         bump_data_version(db)
     return path
+
+
+# A configured sign-in for AppTest: `at.secrets` reaches the frame's `[auth]` check (lmsdata.exposure), and
+# `at.user` stands in for the identity provider's claims (AppTest cannot run the redirect flow).
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "cookie-secret-for-page-tests",
+    "client_id": "page-tests",
+    "client_secret": "page-tests-secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+ADMIN_EMAIL = "test@example.com"  # AppTest's own default user; the role tests set LMSDATA_ADMINS to it
+
+
+def signed_in(at: Any, email: str | None = ADMIN_EMAIL, name: str = "Test Person") -> Any:
+    """`at` with sign-in configured and `email` signed in (None: a visitor who has not signed in)."""
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": email, "name": name} if email else {"is_logged_in": False}
+    return at

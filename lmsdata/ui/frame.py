@@ -1,9 +1,10 @@
-"""The frame every page runs inside: page config, navigation, settings, the cache, banners, errors.
+"""The frame every page runs inside: who is looking, page config, navigation, settings, the cache, banners, errors.
 
 `dashboard.py` calls `run_app()`. Each file in `pages/` calls `show(render)` first: under
 `dashboard.py` it uses the frame already drawn in this run; on a fresh server whose first request
 is a deep link (Streamlit then runs the `pages/` file by itself, engineering-notes §1.1) it draws
-the same frame, navigation included, so both paths look and behave the same.
+the same frame, navigation included, so both paths look and behave the same. The access gate is part
+of the frame: on every URL, someone who may not look gets the sign-in (or refusal) page and nothing else.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any
 
 import streamlit as st
 
+from lmsdata.access import Permission, Principal
 from lmsdata.config import ConfigError, Settings, load_settings
 from lmsdata.db import CacheError, connect, data_version
+from lmsdata.exposure import Exposure
 from lmsdata.redact import redact
+from lmsdata.ui import signin
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]  # where dashboard.py and pages/ live
@@ -47,7 +51,7 @@ class Context:
     settings: Settings  # in demo mode: pointing at the embedded sandbox
     db_path: str
     data_version: int
-    actor: str
+    actor: Principal  # passed to every library action, which checks the role itself
     demo: Any  # lmsdata.demo.DemoEnvironment in demo mode, else None
     now: datetime
 
@@ -55,14 +59,17 @@ class Context:
     def is_demo(self) -> bool:
         return self.demo is not None
 
+    def can(self, permission: Permission) -> bool:
+        """Whether to offer an action at all (the library refuses it anyway when the role is not enough)."""
+        return self.actor.can(permission)
+
 
 _current: contextvars.ContextVar[Context | None] = contextvars.ContextVar("lmsdata_frame", default=None)
 
 
 def run_app() -> None:
     """The entry point's whole job: draw the frame, then run the page the URL asks for."""
-    page = _open()
-    context = _frame_contents()
+    page, context = _enter()
     token = _current.set(context)
     try:
         page.run()
@@ -77,8 +84,7 @@ def show(render: Callable[[Context], None]) -> None:
         with friendly_errors():
             render(context)
         return
-    page = _open()
-    context = _frame_contents()
+    page, context = _enter()
     with _as_page(page), friendly_errors():
         render(context)
 
@@ -101,7 +107,23 @@ def page_path(url_path: str) -> str:
     return next(file for file, _, url, _ in PAGES if url == url_path)
 
 
-def _open() -> Any:
+def _enter() -> tuple[Any, Context]:
+    """Settings and who is looking first; the navigation is shown only to someone admitted."""
+    admitted = None
+    with friendly_errors():
+        secrets = _secrets()
+        settings = load_settings(secrets=secrets)
+        admitted = (settings, secrets, *signin.admission(settings, secrets))
+    page = _open(visible=admitted is not None and admitted[3].principal is not None)
+    if admitted is None:
+        st.stop()
+    settings, secrets, exposure, admission = admitted
+    if admission.principal is None:
+        signin.keep_out(admission, secrets)
+    return page, _frame_contents(settings, exposure, admission.principal)
+
+
+def _open(*, visible: bool) -> Any:
     st.set_page_config(page_title="LMS Connect Health", page_icon=":material/monitor_heart:", layout="wide")
     default_file, default_title, default_url, _ = PAGES[0]
     return st.navigation(
@@ -112,13 +134,13 @@ def _open() -> Any:
         ]
         # The default page is served at "/"; this alias keeps `/overview` (what Streamlit's pages/
         # routing serves on a fresh server) working later too, instead of "page not found".
-        + [st.Page(ROOT / default_file, title=default_title, url_path=default_url, visibility="hidden")]
+        + [st.Page(ROOT / default_file, title=default_title, url_path=default_url, visibility="hidden")],
+        position="sidebar" if visible else "hidden",
     )
 
 
-def _frame_contents() -> Context:
+def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal) -> Context:
     with friendly_errors(stop=True):
-        settings = load_settings(secrets=_secrets())
         demo = None
         if settings.demo:
             from lmsdata.ui.services import demo_environment
@@ -126,34 +148,37 @@ def _frame_contents() -> Context:
             demo = demo_environment(str(settings.db_path))
             settings = demo.settings
         elif not Path(settings.db_path).exists():
-            _offer_first_sync(settings)
+            _offer_first_sync(settings, principal)
         with connect(settings.db_path) as db:
             version = data_version(db)
         context = Context(
             settings=settings,
             db_path=str(settings.db_path),
             data_version=version,
-            actor="demo" if demo is not None else _signed_in_actor(),
+            actor=principal,
             demo=demo,
             now=datetime.now(UTC),
         )
         from lmsdata.ui.widgets import sidebar_status
 
         sidebar_status(context)
+        signin.who(exposure, principal)
         return context
     raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover
 
 
-def _offer_first_sync(settings: Settings) -> None:
+def _offer_first_sync(settings: Settings, principal: Principal) -> None:
     """No cache yet with real credentials: say so, and offer the first full pull right here."""
     st.warning(
         f"There is no cache at `{settings.db_path}` yet. The pages read only the cache: pull every district "
         "from Clever now, or run `lmsdata sync --full` and reload this page."
     )
-    if st.button("Pull every district from Clever now", key="first_sync", type="primary"):
+    if not principal.can(Permission.SYNC):
+        st.info("Ask an operator to run the first sync: your role may view the data, not pull it.")
+    elif st.button("Pull every district from Clever now", key="first_sync", type="primary"):
         from lmsdata.ui.actions import show_outcome, sync_now
 
-        context = Context(settings, str(settings.db_path), 0, _signed_in_actor(), None, datetime.now(UTC))
+        context = Context(settings, str(settings.db_path), 0, principal, None, datetime.now(UTC))
         outcome = sync_now(context, None)
         if outcome.ok:
             st.rerun()
@@ -166,11 +191,6 @@ def _secrets() -> dict[str, Any]:
         return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
     except Exception as exc:  # a malformed secrets.toml must read as a configuration problem
         raise ConfigError(f".streamlit/secrets.toml cannot be read: {exc}") from exc
-
-
-def _signed_in_actor() -> str:
-    email = st.user.get("email") if hasattr(st, "user") else None
-    return str(email) if email else "dashboard"
 
 
 @contextlib.contextmanager

@@ -162,5 +162,5 @@ def audit_log(db_path: str, version: int, **filters: Any) -> pd.DataFrame:
 
 
 @st.cache_data(**CACHE)
-def audit_choices(db_path: str, version: int) -> dict[str, list[str]]:
-    return _read(db_path, queries.audit_choices)
+def audit_choices(db_path: str, version: int, actor: str | None = None) -> dict[str, list[str]]:
+    return _read(db_path, queries.audit_choices, actor)

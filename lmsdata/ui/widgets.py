@@ -1,4 +1,4 @@
-"""Small pieces every page shares: freshness, status badges, empty states, masking, district links."""
+"""Small pieces every page shares: freshness, status badges, empty states, district links."""
 
 from __future__ import annotations
 
@@ -97,21 +97,6 @@ def sidebar_status(ctx: Context) -> None:
         else:
             st.caption("No sync has run yet.")
         st.caption(f"Acting as `{ctx.actor}` · cache `{ctx.db_path}`")
-
-
-def mask_name(name: Any) -> str:
-    """'Ada Lovelace' → 'A. L.': enough to tell rows apart, not enough to identify a student."""
-    parts = str(name or "").split()
-    return " ".join(f"{p[0]}." for p in parts) if parts else ""
-
-
-def mask_email(email: Any) -> str:
-    """'ada.lovelace@school.org' → 'a•••@school.org'."""
-    text = str(email or "")
-    if "@" not in text:
-        return "•••" if text else ""
-    local, domain = text.split("@", 1)
-    return f"{local[:1]}•••@{domain}"
 
 
 def district_url(district_id: str) -> str:
