@@ -7,100 +7,31 @@ The server starts on an empty cache in demo mode, so it also proves the first-st
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lmsdata.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_SEED
 from lmsdata.ui.frame import PAGES
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
+from tests.e2e_support import chromium, clean_env, new_tab, no_exception, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh `streamlit run` in demo mode on an empty temp cache; its URL."""
     workdir = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVER_", "SMTP_", "LMSDATA_"))}
-    env["LMSDATA_DB"] = str(workdir / "demo.db")
-    log = (workdir / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"streamlit did not start:\n{(workdir / 'streamlit.log').read_text()}")
+    with streamlit_server(workdir, clean_env(LMSDATA_DB=str(workdir / "demo.db"))) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        print((workdir / "streamlit.log").read_text()[-5000:])
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        chromium = shutil.which("chromium")
-        assert chromium, "Debian's chromium is missing: scripts/test installs it (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1600, "height": 1200})
-        tab = context.new_page()
-        tab.set_default_timeout(60_000)
-        expect.set_options(timeout=30_000)  # a click's rerun may not have started when wait_for_app looks
-        yield tab
-        browser.close()
-
-
-def wait_for_app(page: Page) -> None:
-    """Streamlit's own readiness signals (its e2e suite waits on the same attributes)."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']")
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
-
-
-def no_exception(page: Page) -> None:
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-    expect(page.get_by_text("Something went wrong")).to_have_count(0)
+    with chromium() as browser:
+        yield new_tab(browser)
 
 
 def first_district() -> tuple[str, str]:
