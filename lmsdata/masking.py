@@ -5,6 +5,7 @@ Unmasked values are shown only after a deliberate, audited reveal (`lmsdata.reve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -73,3 +74,30 @@ def _mask(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_mask(item, mask) for item in value]
     return value
+
+
+# Clever's user fields that identify a person (a user's `name` is {"first", "middle", "last"}).
+PERSON_FIELDS: dict[str, Callable[[Any], str]] = {
+    "first": mask_name, "middle": mask_name, "last": mask_name, "first_name": mask_name, "last_name": mask_name,
+    "email": mask_email, "sis_id": mask_sis_id, "student_number": mask_sis_id, "state_id": mask_sis_id,
+}  # fmt: skip
+
+
+def mask_fields(value: Any) -> Any:
+    """A Clever record (or a part of it, such as an event's previous attributes) with person fields masked."""
+    if isinstance(value, Mapping):
+        return {key: PERSON_FIELDS[key](item) if key in PERSON_FIELDS and isinstance(item, str) else mask_fields(item)
+                for key, item in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [mask_fields(item) for item in value]
+    return value
+
+
+def mask_json_fields(text: Any) -> Any:
+    """`mask_fields` for a JSON text as the cache stores it (other values are returned as they are)."""
+    if not isinstance(text, str) or not text.strip():
+        return text
+    try:
+        return json.dumps(mask_fields(json.loads(text)), sort_keys=True)
+    except ValueError:
+        return text

@@ -7,7 +7,8 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.masking import mask_json_fields
+from lmsdata.ui import actions, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "sync_all"
@@ -65,6 +66,8 @@ def events(ctx: Context) -> None:
         widgets.empty("No Clever events received yet: incremental syncs record them (a first full sync has none).")
         return
     st.caption(f"The newest {len(found):,} events")
+    if not privacy.bulk_toggle(ctx, "Clever events: previous attributes of users", key="events_unmasked"):
+        found = found.assign(previous_attributes=found["previous_attributes"].map(mask_json_fields))
     st.dataframe(found, hide_index=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 from lmsdata import audit
 from lmsdata.access import AccessDenied, Principal, Role
 from lmsdata.db import connect, data_version
-from lmsdata.masking import mask_email, mask_name, mask_payload, mask_sis_id
+from lmsdata.masking import mask_email, mask_json_fields, mask_name, mask_payload, mask_sis_id
 from lmsdata.reveal import reveal_all, reveal_student
 
 VIEWER = Principal("lee@district-support.example", Role.VIEWER)
@@ -50,6 +50,14 @@ def test_payload_masking_hides_the_student_wherever_they_appear_as_whole_words()
     assert masked == {"grade_comment": "Great work, A.! Adaptive reasoning. L. •••847", "grade_points": 15,
                       "notes": ["a•••@school.org", "A. L."]}  # fmt: skip
     assert mask_payload(payload) == payload
+
+
+def test_previous_attributes_of_a_user_event_are_masked_field_by_field() -> None:
+    before = '{"email": "ada.lovelace@school.org", "name": {"first": "Ada", "last": "Lovelace"}, "sis_id": "20931847"}'
+    assert json.loads(mask_json_fields(before)) == {"email": "a•••@school.org", "name": {"first": "A.", "last": "L."},
+                                                    "sis_id": "•••847"}  # fmt: skip
+    assert mask_json_fields('{"lms_status": {"synced_in_lms": false}}') == '{"lms_status": {"synced_in_lms": false}}'
+    assert mask_json_fields(None) is None and mask_json_fields("not json") == "not json"
 
 
 def test_a_reveal_returns_the_details_and_is_audited_with_the_actor(cache: Path) -> None:
