@@ -80,8 +80,9 @@ def sidebar_status(ctx: Context) -> None:
     if ctx.is_demo:
         st.info(
             "**Demo mode**: this is the built-in Clever sandbox with made-up districts, not real data. "
-            "Actions work against the sandbox; invitations go to a local mail sink. Set "
-            "`CLEVER_CLIENT_ID` and `CLEVER_CLIENT_SECRET` to see your own districts.",
+            "No sign-in: you act as the demo admin, and actions work against the sandbox; invitations go to a "
+            "local mail sink. Set `CLEVER_CLIENT_ID` and `CLEVER_CLIENT_SECRET` (and sign-in, docs/access.md) "
+            "to see your own districts.",
             icon=":material/science:",
         )
     fresh = loaders.freshness(ctx.db_path, ctx.data_version)
