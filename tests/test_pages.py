@@ -56,15 +56,24 @@ def app(script: str = "dashboard.py", timeout: float = 30, *, auth: bool = True)
 
 
 def open_page(page: str | None = None, *, timeout: float = 30, auth: bool = True, **query: str) -> AppTest:
-    at = app(timeout=timeout, auth=auth)
+    at = run_with(app(timeout=timeout, auth=auth), **query)
+    if page:
+        return navigate(at, page, **query)
+    assert_no_error(at)
+    return at
+
+
+def run_with(at: AppTest, **query: str) -> AppTest:
+    """Run `at` with these query parameters in the URL."""
     for key, value in query.items():
         at.query_params[key] = value
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py")
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.run()
+    return at.run()
+
+
+def navigate(at: AppTest, page: str, **query: str) -> AppTest:
+    """Switch to `pages/<page>.py`, as a click in the navigation does."""
+    at.switch_page(f"pages/{page}.py")
+    run_with(at, **query)
     assert_no_error(at)
     return at
 

@@ -11,13 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from lmsdata import audit
 from lmsdata.db import connect
-from tests.test_pages import ROOT, _real_mode, assert_no_error, table, texts
+from tests.test_pages import (
+    ROOT,
+    _clear_streamlit_caches,  # noqa: F401 (an autouse fixture: fresh caches per test)
+    _real_mode,
+    navigate,
+    run_with,
+    table,
+    texts,
+)
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 
 OPERATOR = "ana@partner.example"
@@ -27,44 +34,20 @@ ACT_BUTTONS = {"pushes": ["pushes_retry_selected", "pushes_retry_ready"], "sync"
                "district": ["district_sync_button"]}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _clear_streamlit_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
-
-
 @pytest.fixture
-def cache(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The page tests' cache, with real (made-up) credentials and test@example.com an admin."""
+def roles(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The page tests' cache with real (made-up) credentials; test@example.com an admin, two more roles."""
     build_cache(db_path)
     _real_mode(monkeypatch, db_path)
-    return db_path
-
-
-@pytest.fixture
-def roles(cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LMSDATA_OPERATORS", OPERATOR)
     monkeypatch.setenv("LMSDATA_VIEWERS", "@district.example")
-    return cache
+    return db_path
 
 
 def as_user(email: str | None, page: str | None = None, **query: str) -> AppTest:
     """`page` opened through the entry point (navigation), or run by itself as a fresh server's deep link does."""
     script = f"pages/{page}.py" if page else "dashboard.py"
-    at = signed_in(AppTest.from_file(str(ROOT / script), default_timeout=30), email)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def navigate(at: AppTest, page: str, **query: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py")
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert_no_error(at)
-    return at
+    return run_with(signed_in(AppTest.from_file(str(ROOT / script), default_timeout=30), email), **query)
 
 
 def button_keys(at: AppTest) -> set[str]:
@@ -183,7 +166,7 @@ def server_address() -> Iterator[None]:
     ],
 )
 def test_real_data_without_sign_in_is_refused_unless_allowed_on_localhost(
-    cache: Path, monkeypatch: pytest.MonkeyPatch, server_address: None, allow: str | None, address: str,
+    roles: Path, monkeypatch: pytest.MonkeyPatch, server_address: None, allow: str | None, address: str,
     shown: str | None,
 ) -> None:  # fmt: skip
     if allow:
