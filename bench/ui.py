@@ -197,9 +197,10 @@ def streamlit_server(db_path: Path, *, demo_mode: bool) -> Iterator[tuple[str, s
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVER_", "SMTP_", "LMSDATA_"))}
     env["LMSDATA_DB"] = str(db_path)
-    if not demo_mode:  # read the cache as a real partner's; never contacted
+    if not demo_mode:  # read the cache as a real partner's; never contacted; no sign-in (local use, docs/access.md)
         env.update(CLEVER_CLIENT_ID="bench", CLEVER_CLIENT_SECRET="bench-secret",
-                   CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9")
+                   CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9",
+                   LMSDATA_ALLOW_UNAUTHENTICATED="1")
     log = (OUT / f"streamlit-{db_path.stem}.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
@@ -291,10 +292,13 @@ def script_times(db_path: Path) -> dict[str, dict[str, float]]:
     import statistics
 
     import streamlit as st
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
 
     os.environ.update(LMSDATA_DB=str(db_path), CLEVER_CLIENT_ID="bench", CLEVER_CLIENT_SECRET="bench-secret",
-                      CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9")
+                      CLEVER_API_URL="http://127.0.0.1:9", CLEVER_OAUTH_URL="http://127.0.0.1:9",
+                      LMSDATA_ALLOW_UNAUTHENTICATED="1")  # local use without sign-in (docs/access.md)
+    config.set_option("server.address", "127.0.0.1")  # what that needs; AppTest starts no server
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "bare mode" warnings
     times: dict[str, dict[str, float]] = {}
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
