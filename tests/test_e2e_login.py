@@ -101,6 +101,8 @@ def test_an_operator_signs_in_and_gets_the_act_buttons(server: str, browser: Bro
     wait_for_app(page)
     sign_in(page, OPERATOR)
     expect(page.get_by_text("operator", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Demo mode")).to_be_visible()  # demo data, but behind the sign-in:
+    expect(page.get_by_text("you act as the demo admin")).to_have_count(0)  # the operator acts as themself
     open_page(page, "Failed pushes")
     expect(page.get_by_role("button", name=re.compile(r"Retry all that look ready"))).to_be_visible()
     open_page(page, "Sync log")

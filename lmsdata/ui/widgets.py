@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from lmsdata.exposure import DEMO_ADMIN
 from lmsdata.health import OWNERS, STATUS_BY_NAME, STATUSES, parse_time
 from lmsdata.ui import loaders
 
@@ -78,11 +79,11 @@ def empty(message: str) -> None:
 def sidebar_status(ctx: Context) -> None:
     """Demo banner, how fresh the data is, and the last sync run, on every page."""
     if ctx.is_demo:
+        who = "No sign-in: you act as the demo admin, and actions" if ctx.actor == DEMO_ADMIN else "Actions"
         st.info(
             "**Demo mode**: this is the built-in Clever sandbox with made-up districts, not real data. "
-            "No sign-in: you act as the demo admin, and actions work against the sandbox; invitations go to a "
-            "local mail sink. Set `CLEVER_CLIENT_ID` and `CLEVER_CLIENT_SECRET` (and sign-in, docs/access.md) "
-            "to see your own districts.",
+            f"{who} work against the sandbox; invitations go to a local mail sink. Set `CLEVER_CLIENT_ID` and "
+            "`CLEVER_CLIENT_SECRET` (and sign-in, docs/access.md) to see your own districts.",
             icon=":material/science:",
         )
     fresh = loaders.freshness(ctx.db_path, ctx.data_version)
