@@ -24,7 +24,7 @@ import streamlit as st
 from lmsdata.access import Permission, Principal
 from lmsdata.config import ConfigError, Settings, load_settings
 from lmsdata.db import CacheError, connect, data_version
-from lmsdata.exposure import Exposure
+from lmsdata.exposure import Admission, Exposure
 from lmsdata.redact import redact
 from lmsdata.ui import signin
 
@@ -109,18 +109,18 @@ def page_path(url_path: str) -> str:
 
 def _enter() -> tuple[Any, Context]:
     """Settings and who is looking first; the navigation is shown only to someone admitted."""
-    admitted = None
-    with friendly_errors():
+    admission: Admission | None = None
+    with friendly_errors():  # a configuration error is shown, and the run stops below
         secrets = _secrets()
         settings = load_settings(secrets=secrets)
-        admitted = (settings, secrets, *signin.admission(settings, secrets))
-    page = _open(visible=admitted is not None and admitted[3].principal is not None)
-    if admitted is None:
+        exposure, admission = signin.admission(settings, secrets)
+    principal = admission.principal if admission is not None else None
+    page = _open(visible=principal is not None)
+    if admission is None:
         st.stop()
-    settings, secrets, exposure, admission = admitted
-    if admission.principal is None:
+    if principal is None:
         signin.keep_out(admission, secrets)
-    return page, _frame_contents(settings, exposure, admission.principal)
+    return page, _frame_contents(settings, exposure, principal)
 
 
 def _open(*, visible: bool) -> Any:
