@@ -11,16 +11,15 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sandbox_fixtures import CLIENT_ID, CLIENT_SECRET, client_for, ready_setup, served
+from spec_support import SPEC_FILE, to_json_schema
 
 from lmsdata.sandbox import Sandbox
 
-SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "clever-spec" / "v3.1-client.yml"
 pytestmark = pytest.mark.skipif(
     not SPEC_FILE.exists(), reason=f"Clever's spec is not present at {SPEC_FILE} (the shared folder is absent)"
 )
@@ -37,26 +36,6 @@ _EXTRA_PROPERTIES = {
 }
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 _LINKS = {"type": "array", "items": {"$ref": "#/definitions/Link"}}
-
-
-def _convert(node: Any, strict: bool) -> Any:
-    """Swagger 2.0 schema -> JSON Schema: x-nullable allows null, objects are closed.
-
-    Parts of an allOf and a discriminator base stay open: each sees only some of the properties.
-    """
-    if isinstance(node, list):
-        return [_convert(item, strict) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _convert(v, strict and k != "allOf") for k, v in node.items()
-           if not k.startswith("x-") and k != "discriminator"}
-    if "$ref" in out:
-        out = {"$ref": out["$ref"]}
-    elif strict and "properties" in out and "discriminator" not in node:
-        out.setdefault("additionalProperties", False)
-    if node.get("x-nullable"):
-        out = {"anyOf": [out, {"type": "null"}]}
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +55,7 @@ def definitions(spec: dict[str, Any]) -> dict[str, Any]:
             props["uri"] = {"type": "string"}  # list items carry their uri
         if name.endswith("Object"):
             props["previous_attributes"] = {"type": "object"}  # real placement (clever-api.md §6)
-    strict = {name: _convert(schema, strict=True) for name, schema in defs.items()}
+    strict = {name: to_json_schema(schema, strict=True) for name, schema in defs.items()}
     return strict
 
 
@@ -111,12 +90,12 @@ def check(spec: dict[str, Any], definitions: dict[str, Any]) -> Any:
             assert response.status_code in fallback, f"{method} {template}: undeclared {response.status_code}"
             schema: dict[str, Any] = {"$ref": f"#/definitions/{fallback[response.status_code]}"}
         elif "$ref" in declared:
-            schema = _convert(spec["responses"][declared["$ref"].rsplit("/", 1)[1]]["schema"], strict=True)
+            schema = to_json_schema(spec["responses"][declared["$ref"].rsplit("/", 1)[1]]["schema"], strict=True)
         elif "schema" not in declared:
             assert response.content == b"", f"{method} {template}: expected an empty body"
             return
         else:
-            schema = _convert(declared["schema"], strict=True)
+            schema = to_json_schema(declared["schema"], strict=True)
         body = response.json()
         validator(schema).validate(body)
         if template.endswith("/events") and response.status_code == 200:
