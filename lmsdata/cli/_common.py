@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import getpass
 import json
@@ -49,6 +50,35 @@ def actor_option(func: F) -> F:
 
 def default_actor(actor: str | None) -> str:
     return actor or f"cli:{getpass.getuser()}"
+
+
+def sandbox_option(func: F) -> F:
+    return click.option(
+        "--sandbox",
+        "sandbox_url",
+        default=None,
+        metavar="URL",
+        help="Talk to a running `lmsdata sandbox` at this URL instead of Clever.",
+    )(func)
+
+
+def clever_settings(db_path: Path | None, sandbox_url: str | None, command: str) -> Settings:
+    """Settings for a command that talks to Clever (or to `--sandbox URL`); refuses plainly without credentials."""
+    settings = settings_for(db_path)
+    if sandbox_url:
+        from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+        url = sandbox_url.rstrip("/")
+        if not settings.client_id:  # the credentials `lmsdata sandbox` prints by default
+            settings = dataclasses.replace(settings, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET)
+        return dataclasses.replace(settings, api_url=url, oauth_url=url)
+    if settings.demo:
+        raise click.UsageError(
+            "No Clever credentials are configured. Set CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET (environment or "
+            f".streamlit/secrets.toml), or start `lmsdata sandbox` and run `lmsdata {command} --sandbox URL` with "
+            "the URL it prints."
+        )
+    return settings
 
 
 def settings_for(db_path: Path | None) -> Settings:

@@ -10,11 +10,13 @@ import click
 
 from lmsdata.cli._common import (
     actor_option,
+    clever_settings,
     db_option,
     default_actor,
     emit,
     format_option,
     friendly_errors,
+    sandbox_option,
     settings_for,
 )
 from lmsdata.pushes.log import LIST_COLUMNS, STATES
@@ -159,8 +161,7 @@ def resolve_command(
 @click.option("--dry-run", is_flag=True, help="Check what can be sent now (reads Clever), send nothing.")
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Districts retried at the same time.")
-@click.option("--sandbox", "sandbox_url", default=None, metavar="URL",
-              help="Retry against a running `lmsdata sandbox` at this URL instead of Clever.")
+@sandbox_option
 @format_option
 @db_option
 @actor_option
@@ -181,21 +182,13 @@ def retry_command(
 
     Prints one result per push. Exits 1 if any push failed again or has an unknown outcome.
     """
-    from lmsdata.cli.sync import _sandbox_settings
     from lmsdata.client import CleverClient
     from lmsdata.errors import CleverError
     from lmsdata.pushes import RetryOptions, retry_pushes
 
     if bool(push_ids) == all_failed:
         raise click.UsageError("give --push ID (one or more) or --all-failed, not both")
-    settings = settings_for(db_path)
-    if sandbox_url:
-        settings = _sandbox_settings(settings, sandbox_url)
-    elif settings.demo:
-        raise click.UsageError(
-            "No Clever credentials are configured. Set CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET, or retry "
-            "against a running `lmsdata sandbox` with --sandbox URL."
-        )
+    settings = clever_settings(db_path, sandbox_url, "retry")
     progress = _Progress()
     try:
         with CleverClient.from_settings(settings) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -11,14 +10,15 @@ import click
 
 from lmsdata.cli._common import (
     actor_option,
+    clever_settings,
     db_option,
     default_actor,
     emit,
     format_option,
     friendly_errors,
+    sandbox_option,
     settings_for,
 )
-from lmsdata.config import Settings
 from lmsdata.errors import CleverError
 
 TABLE_COLUMNS = (
@@ -32,17 +32,6 @@ def register(cli: click.Group) -> None:
     """Add this domain's commands to the `lmsdata` group."""
     cli.add_command(sync_command)
     cli.add_command(status_command)
-
-
-def _sandbox_settings(settings: Settings, url: str) -> Settings:
-    """Point at a running `lmsdata sandbox`; credentials from the environment or the sandbox defaults."""
-    client_id, client_secret = settings.client_id, settings.client_secret
-    if not client_id:
-        from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
-        client_id, client_secret = DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-    url = url.rstrip("/")
-    return dataclasses.replace(settings, client_id=client_id, client_secret=client_secret, api_url=url, oauth_url=url)
 
 
 class _ProgressLine:
@@ -72,8 +61,7 @@ class _ProgressLine:
 @click.option("--district", "district_ids", multiple=True, metavar="ID", help="Only this district (repeatable).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Districts pulled at the same time.")
-@click.option("--sandbox", "sandbox_url", default=None, metavar="URL",
-              help="Sync from a running `lmsdata sandbox` at this URL instead of Clever.")
+@sandbox_option
 @db_option
 @actor_option
 @friendly_errors
@@ -93,15 +81,7 @@ def sync_command(
     from lmsdata.client import CleverClient
     from lmsdata.sync import SyncAlreadyRunning, sync
 
-    settings = settings_for(db_path)
-    if sandbox_url:
-        settings = _sandbox_settings(settings, sandbox_url)
-    elif settings.demo:
-        raise click.UsageError(
-            "No Clever credentials are configured. Set CLEVER_CLIENT_ID and CLEVER_CLIENT_SECRET (environment or "
-            ".streamlit/secrets.toml), or start `lmsdata sandbox` and run `lmsdata sync --sandbox URL` with the "
-            "URL it prints."
-        )
+    settings = clever_settings(db_path, sandbox_url, "sync")
     try:
         with CleverClient.from_settings(settings) as client:
             result = sync(
