@@ -9,11 +9,12 @@ the partner traffic into a scratch cache), so "Sync now", retries and invitation
 
 from __future__ import annotations
 
+import random
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-sandbox-secret"  # the sandbox's own made-up credential, not a real one
 DEMO_ACTOR = "demo"
 DEMO_INVITATIONS = 3
+DEMO_HISTORY_DAYS = 28
 _BUILT_KEY = "demo_built_at"
 _build_lock = threading.Lock()
 
@@ -97,6 +99,7 @@ def build(env: DemoEnvironment, on_progress: Progress | None = None) -> None:
         _sync(env, env.db_path, full=False)
         report(0.9, "Sending a few LMS Connect invitations")
         send_demo_invitations(env)
+        backfill_history(env.db_path, now)
         with connect(env.db_path) as db, db.conn:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [_BUILT_KEY, now.isoformat()])
             audit.record(db, actor=DEMO_ACTOR, action="demo_build", target=str(env.db_path), outcome="ok",
@@ -159,3 +162,86 @@ def send_demo_invitations(env: DemoEnvironment) -> None:
     mailer = Mailer.from_url(env.mail_sink.url)
     for district_id in waiting:
         invite(env.db_path, district_id, actor=DEMO_ACTOR, mailer=mailer)
+
+
+# How each district got where the sandbox has it today: (earlier lms_state, days since it changed).
+# Setting up goes '' -> pending_authorization -> initial_sync_processing -> matching_in_progress -> success.
+_STORY: dict[str | None, tuple[str | None, int]] = {
+    "pending_authorization": ("", 3),
+    "initial_sync_processing": ("pending_authorization", 12),  # longer than the stuck threshold
+    "matching_in_progress": ("initial_sync_processing", 5),
+    "error": ("success", 4),
+    "disconnected": ("success", 9),
+}
+
+
+def backfill_history(db_path: str | Path, now: datetime, days: int = DEMO_HISTORY_DAYS) -> int:
+    """Give the demo a past: one snapshot a day for `days` days before the first pull, so trends
+    and `lms_state` transitions have something to show. Deterministic from the seed; demo only
+    (these snapshots were not pulled from anywhere: the demo banner says the districts are made up).
+    """
+    with connect(db_path) as db:
+        districts = list(db.query("SELECT * FROM districts ORDER BY id"))
+        first_pull = db.execute("SELECT MIN(pulled_at) FROM district_history").fetchone()[0]
+        rows = [
+            snapshot
+            for district in districts
+            for snapshot in _past_snapshots(district, now, days, random.Random(f"history:{DEMO_SEED}:{district['id']}"))
+            if first_pull is None or snapshot["pulled_at"] < first_pull
+        ]
+        with db.conn:
+            db.table("district_history").insert_all(rows)
+            bump_data_version(db)
+    return len(rows)
+
+
+def _past_snapshots(district: dict[str, Any], now: datetime, days: int, rng: random.Random) -> list[dict[str, Any]]:
+    state = district["lms_state"]
+    earlier, changed_days_ago = _STORY.get(state, (state, days + 1))
+    matching = state == "matching_in_progress"
+    span = changed_days_ago if matching else days  # matching climbs fast; settled districts drift up slowly
+    counts = {"students": district["students"], "teachers": district["teachers"], "sections": district["sections"]}
+    starts = {
+        kind: max(0.0, (district[f"matched_{kind}"] or 0.0) - rng.uniform(8, 25) if matching else rng.uniform(1, 6))
+        for kind in counts
+    }
+    snapshots = []
+    for day in range(days, 0, -1):
+        at = (now - timedelta(days=day)).replace(hour=6, minute=0, second=0, microsecond=0)
+        lms_state = state if day < changed_days_ago else earlier
+        matched: dict[str, float | None] = {}
+        for kind in counts:
+            today = district[f"matched_{kind}"]
+            if today is None or lms_state in (None, "", "pending_authorization", "initial_sync_processing"):
+                matched[kind] = None if today is None or lms_state in (None, "") else 0.0
+                continue
+            start = starts[kind] if matching else max(0.0, today - starts[kind])
+            climbed = start + (today - start) * max(0.0, 1 - day / span)
+            matched[kind] = round(max(0.0, min(100.0, climbed - rng.uniform(0, 1))), 1)
+        snapshots.append({
+            "district_id": district["id"],
+            "pulled_at": _stamp(at),
+            "sync_run_id": None,
+            "lms_type": district["lms_type"] if lms_state not in (None, "") else lms_state,
+            "lms_state": lms_state,
+            "last_lms_sync": _last_lms_sync(district["last_lms_sync"], at, lms_state),
+            **{f"matched_{kind}": matched[kind] for kind in counts},
+            **{
+                column: None if matched[kind] is None else round(counts[kind] * (100 - matched[kind]) / 100)
+                for kind, column in (("students", "unmatched_students"), ("teachers", "unmatched_teachers"),
+                                     ("sections", "unsynced_sections"))
+            },
+        })
+    return snapshots
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _last_lms_sync(today: str | None, at: datetime, lms_state: str | None) -> str | None:
+    """An hour before the snapshot while the LMS sends data, unless it stopped earlier (a stale district)."""
+    if lms_state not in ("success", "matching_in_progress"):
+        return today if today and today < _stamp(at) else None
+    hour_before = _stamp(at - timedelta(hours=1))
+    return min(hour_before, today) if today else hour_before

@@ -67,6 +67,22 @@ def test_first_start_builds_the_demo_cache_and_says_it_is_a_demo(demo: Path) -> 
     assert "Acting as `demo`" in texts(at)
 
 
+def test_the_demo_has_a_month_of_history_to_chart(demo: Path) -> None:
+    from lmsdata.health import transitions
+    from lmsdata.status import district_rows
+
+    with connect(demo) as db:
+        history = list(db.query("SELECT * FROM district_history ORDER BY pulled_at"))
+        rows = {row["lms_state"]: row for row in district_rows(db)}
+    assert len({row["pulled_at"][:10] for row in history}) >= 28
+    changes = {(t.before, t.after) for t in transitions(history) if t.kind == "lms_state"}
+    assert {("initial_sync_processing", "matching_in_progress"), ("success", "error"),
+            ("success", "disconnected"), ("", "pending_authorization")} <= changes
+    stuck = rows["initial_sync_processing"]  # reading the LMS for 12 days: past the stuck threshold
+    assert (stuck["health"], stuck["owner"]) == ("action_needed", "clever_support")
+    assert (rows["matching_in_progress"]["health"], rows["matching_in_progress"]["owner"]) == ("setting_up", "nobody")
+
+
 def test_retrying_a_ready_push_sends_it_and_shows_the_result(demo: Path) -> None:
     at = open_page("pushes")
     at.toggle(key="pushes_ready_only").set_value(True).run()
