@@ -170,6 +170,12 @@ def error_text(response: httpx.Response) -> str:
     return raw if len(raw) <= 200 else raw[:197] + "..."
 
 
+def jittered_backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before retry number `attempt` (from 0): exponential, capped, jittered over its upper half."""
+    ceiling = min(cap, base * 2**attempt)
+    return rng.uniform(ceiling / 2, ceiling)
+
+
 class _Transport:
     """The retry, pacing and error-mapping loop every request goes through."""
 
@@ -188,9 +194,7 @@ class _Transport:
         self.rng = rng
 
     def backoff(self, attempt: int) -> float:
-        """Exponential with full jitter, capped."""
-        ceiling = min(self.options.backoff_cap, self.options.backoff_base * 2**attempt)
-        return self.rng.uniform(ceiling / 2, ceiling)
+        return jittered_backoff(attempt, self.options.backoff_base, self.options.backoff_cap, self.rng)
 
     def send(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata.client import DistrictClient
+from lmsdata.client import DistrictClient, jittered_backoff
 from lmsdata.db import utcnow
 from lmsdata.errors import CleverError
 from lmsdata.pushes import log
@@ -53,8 +53,7 @@ class SendPolicy:
     backoff_cap: float = 8.0
 
     def backoff(self, retry: int, rng: random.Random) -> float:
-        ceiling = min(self.backoff_cap, self.backoff_base * 2**retry)
-        return rng.uniform(ceiling / 2, ceiling)
+        return jittered_backoff(retry, self.backoff_base, self.backoff_cap, rng)
 
 
 class Sender:
