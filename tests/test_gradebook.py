@@ -3,17 +3,21 @@ and the guard that keeps retries off a teacher's hand edit until an operator say
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from lmsdata import audit
 from lmsdata.access import Principal, Role
+from lmsdata.cli import cli
 from lmsdata.db import connect
 from lmsdata.gradebook import overwrite_anyway, reconcile
 from lmsdata.pushes import retry_pushes
-from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
+from tests.push_fixtures import ASSIGNMENT, CLIENT_ID, CLIENT_SECRET, Lab, running_lab
 
 GRADE = {"grade_points": 15, "state": "returned"}
 OPERATOR = Principal("ops@partner.example", Role.OPERATOR)
@@ -88,3 +92,32 @@ def test_each_state_is_produced_and_detected_and_a_teacher_edit_is_never_clobber
     with connect(lab.db_path) as db:
         rows = [(e["action"], e["outcome"]) for e in audit.entries(db, action="overwrite_teacher")]
     assert ("overwrite_teacher", "ok") in rows and ("overwrite_teacher", "refused") in rows
+
+
+def test_cli_reconcile_exports_teacher_edits_in_the_documented_shape(lab: Lab, tmp_path: Path) -> None:
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    student = lab.students(section)[0]
+    with lab.client() as client:
+        pusher = lab.pusher(client)
+        assert pusher.create_assignment(canvas, section["id"], "quiz-3", ASSIGNMENT).ok
+        assert pusher.push_grade(canvas, section["id"], "quiz-3", student, GRADE).ok
+    quiz3 = lab.writes("assignment.create")[-1]["assignment_id"]
+    lab.sandbox.gradebook.teacher_edit(quiz3, student, "A-", None, section["teacher"])
+    out = tmp_path / "edits.jsonl"
+    args = ["reconcile", "--district", canvas, "--sandbox", lab.url, "--db", str(lab.db_path), "--export", str(out)]
+    result = CliRunner(env={"CLEVER_CLIENT_ID": CLIENT_ID, "CLEVER_CLIENT_SECRET": CLIENT_SECRET}).invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1 override" in result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    mine = [r for r in records if r["assignment_key"] == "quiz-3"]
+    assert mine == [{
+        "version": 1, "kind": "teacher_override", "district_id": canvas, "section_id": section["id"],
+        "assignment_key": "quiz-3", "assignment_id": quiz3, "student_id": student, "push_id": mine[0]["push_id"],
+        "ours": {"grade": None, "grade_points": 15},
+        "lms": {"grade": "A-", "grade_points": None, "grader_id": section["teacher"],
+                "last_modified": mine[0]["lms"]["last_modified"]},
+        "checked_at": mine[0]["checked_at"],
+    }]
+    bad = CliRunner().invoke(cli, ["reconcile", "--since", "yesterday", "--sandbox", lab.url, "--db", str(lab.db_path)])
+    assert bad.exit_code == 2 and "is not a date" in bad.output
