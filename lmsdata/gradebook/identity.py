@@ -77,6 +77,24 @@ def suspected_duplicates(db: sqlite_utils.Database, district_id: str | None = No
     return found
 
 
+_by_pull: dict[tuple[str, str, str | None], dict[str, Duplicate]] = {}
+
+
 def duplicate_of(db: sqlite_utils.Database, district_id: str, user_id: str) -> Duplicate | None:
-    """The first suspicion that involves this user, if any."""
-    return next((d for d in suspected_duplicates(db, district_id) if user_id in d.user_ids), None)
+    """The first suspicion that involves this user, if any.
+
+    Computed once per district pull (users and events change only when a sync writes the district), so a
+    retry of thousands of pushes checks each against one list instead of scanning the district each time.
+    """
+    cache_file = db.execute("PRAGMA database_list").fetchone()[2]
+    pulled = db.execute("SELECT last_pulled_at FROM districts WHERE id = ?", [district_id]).fetchone()
+    key = (cache_file, district_id, pulled[0] if pulled else None)
+    if key not in _by_pull:
+        if len(_by_pull) > 256:
+            _by_pull.clear()
+        found: dict[str, Duplicate] = {}
+        for duplicate in suspected_duplicates(db, district_id):
+            for uid in duplicate.user_ids:
+                found.setdefault(uid, duplicate)
+        _by_pull[key] = found
+    return _by_pull[key].get(user_id)
