@@ -71,3 +71,19 @@ def test_a_push_to_a_suspected_duplicate_is_held_until_an_operator_confirms(tmp_
         assert hold_reason(db, push) is None
         actions = [r["action"] for r in db.query("SELECT action FROM audit_log")]
     assert actions == ["confirm_identity"]
+
+
+def test_cli_lists_duplicates_and_confirms_an_identity(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lmsdata.cli import cli
+
+    path = tmp_path / "c.db"
+    with connect(path) as db:
+        _fill(db, [_user("a", sis="1001"), _user("b", first="Bo", sis="1001")], {})
+    listed = CliRunner().invoke(cli, ["gradebook", "duplicates", "--db", str(path), "--format", "csv"])
+    assert listed.exit_code == 0 and "a b" in listed.output and "share this SIS id" in listed.output
+    done = CliRunner().invoke(cli, ["gradebook", "confirm-identity", "a", "--reason", "twins", "--db", str(path)])
+    assert done.exit_code == 0 and "no longer held" in done.output
+    with connect(path) as db:
+        assert next(r["actor"] for r in db.query("SELECT actor FROM push_approvals")).startswith("cli:")
