@@ -323,6 +323,55 @@ def m003_invitations_and_audit(db: sqlite_utils.Database) -> None:
     db.table("audit_log").create_index(["at"], if_not_exists=True)
 
 
+@migrations()
+def m007_gradebook(db: sqlite_utils.Database) -> None:
+    """What the LMS gradebook says about our pushes, and operators' holds overrides (docs/gradebook.md)."""
+    db.execute(
+        """
+        CREATE TABLE gradebook_rows (
+            district_id TEXT NOT NULL,
+            section_id TEXT NOT NULL,
+            assignment_key TEXT NOT NULL,
+            student_id TEXT NOT NULL,
+            assignment_id TEXT,
+            push_id INTEGER NOT NULL,       -- our newest push for this student and assignment
+            state TEXT NOT NULL,            -- landed | missing | different | override | assignment_gone
+            our_grade TEXT,                 -- JSON {grade, grade_points} we pushed
+            lms_grade TEXT,
+            lms_grade_points REAL,
+            lms_grader_id TEXT,
+            lms_last_modified TEXT,
+            checked_at TEXT NOT NULL,
+            PRIMARY KEY (district_id, section_id, assignment_key, student_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE gradebook_sections (
+            district_id TEXT NOT NULL,
+            section_id TEXT NOT NULL,
+            reconciled_at TEXT NOT NULL,    -- incremental cursor: pushes updated after it are read again
+            requests INTEGER NOT NULL,
+            PRIMARY KEY (district_id, section_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE push_approvals (
+            kind TEXT NOT NULL,             -- overwrite_teacher (subject: push id) | identity (subject: user id)
+            subject TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (kind, subject)
+        )
+        """
+    )
+    db.table("gradebook_rows").create_index(["district_id", "state"], if_not_exists=True)
+    db.table("gradebook_rows").create_index(["push_id"], if_not_exists=True)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the cache at `path`, in WAL mode, with every migration applied."""
     path = Path(path)

@@ -21,6 +21,7 @@ from typing import Any
 from lmsdata import audit
 from lmsdata.config import DEFAULT_DB_PATH, Settings
 from lmsdata.db import bump_data_version, connect
+from lmsdata.gradebook.demo import reconcile_demo, stage_demo_gradebook
 
 DEMO_SEED = 7
 DEMO_CLIENT_ID = "demo-client"
@@ -96,7 +97,9 @@ def build(env: DemoEnvironment, on_progress: Progress | None = None) -> None:
         now = datetime.now(UTC)
         _replay(env, env.db_path, report, now)
         report(0.8, "Pulling what changed since (an incremental sync)")
+        stage_demo_gradebook(env.sandbox, env.db_path)
         _sync(env, env.db_path, full=False)
+        reconcile_demo(env.settings, env.db_path, DEMO_ACTOR)
         report(0.9, "Sending a few LMS Connect invitations")
         send_demo_invitations(env)
         backfill_history(env.db_path, now)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, confirm, gradebook, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "district_sync"
@@ -36,6 +36,7 @@ def render(ctx: Context) -> None:
     header(ctx, row, health)
     trend(ctx, district_id)
     act(ctx, row)
+    gradebook.summary(ctx, district_id)
     details(ctx, district_id)
 
 

@@ -32,6 +32,9 @@ _ROUTES: list[tuple[str, str, Action]] = [
     ("POST", "users/{id}/launched", lambda sb, body, uid: sb.mark_launched(uid)),
     ("POST", "sections/{id}/synced", lambda sb, body, sid: sb.set_section_synced(sid, bool(body["synced"]))),
     ("POST", "assignments/{id}/delete_in_lms", lambda sb, body, aid: sb.delete_assignment_in_lms(aid)),
+    ("POST", "assignments/{id}/teacher_edit", lambda sb, body, aid: sb.gradebook.teacher_edit(
+        aid, body["user_id"], body.get("grade"), body.get("grade_points"), body["grader_id"],
+        float(body.get("minutes_later", 5)))),
     ("POST", "inject", lambda sb, body, _: sb.inject(
         body["path_contains"], status=body.get("status"), delay_s=body.get("delay_s"),
         drop=bool(body.get("drop")), body=body.get("body"), count=int(body.get("count", 1)),

@@ -38,6 +38,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/district.py", "District", "district", ":material/domain:"),
     ("pages/unmatched.py", "Unmatched", "unmatched", ":material/person_off:"),
     ("pages/pushes.py", "Failed pushes", "pushes", ":material/sync_problem:"),
+    ("pages/gradebook.py", "Gradebook", "gradebook", ":material/grading:"),
     ("pages/sync.py", "Sync log", "sync", ":material/history:"),
     ("pages/invitations.py", "Invitations", "invitations", ":material/mail:"),
     ("pages/audit.py", "Audit log", "audit", ":material/fact_check:"),

@@ -1,0 +1,90 @@
+"""The Gradebook page and the District page's reconcile summary (what the LMS holds for our pushes)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from lmsdata.access import Permission
+from lmsdata.db import connect
+from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
+from lmsdata.gradebook.export import lms_changes, write_jsonl
+from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
+from lmsdata.ui import actions, loaders, privacy, widgets
+from lmsdata.ui.frame import Context
+
+LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
+          "assignment_gone": "Assignment gone"}
+NOT_YET = "Not reconciled yet: run `lmsdata reconcile` to read the LMS gradebook back."
+
+
+def summary(ctx: Context, district_id: str) -> None:
+    """The District page's component: counts per state and how old they are."""
+    with connect(ctx.db_path) as db:
+        found = district_summary(db, district_id)
+    st.subheader("Gradebook")
+    if not found["reconciled_at"]:
+        st.caption(NOT_YET)
+        return
+    st.caption(f"Read back from the LMS {widgets.age(found['reconciled_at'], ctx.now)} · details on the Gradebook page")
+    for column, state in zip(st.columns(len(STATES)), STATES, strict=True):
+        column.metric(LABELS[state], found["counts"][state])
+
+
+def page(ctx: Context) -> None:
+    st.title("Gradebook")
+    st.caption("What the LMS gradebook holds for the grades we pushed, from the last `lmsdata reconcile`. A teacher "
+               "override is never written over by a retry unless an operator chooses 'Overwrite anyway'.")
+    names = loaders.district_names(ctx.db_path, ctx.data_version)
+    district_id = st.selectbox("District", [None, *names], format_func=lambda d: "All districts" if d is None
+                               else names.get(d, d), key="gradebook_district")  # fmt: skip
+    with connect(ctx.db_path) as db:
+        counts = pd.DataFrame(assignment_counts(db, district_id))
+        duplicates = suspected_duplicates(db, district_id)
+    if counts.empty:
+        widgets.empty(NOT_YET)
+    else:
+        st.dataframe(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS), hide_index=True)
+        students(ctx, district_id)
+    identities(duplicates)
+
+
+def students(ctx: Context, district_id: str | None) -> None:
+    states = tuple(st.multiselect("Show", list(STATES), default=["missing", "different", "override"],
+                                  format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
+    with connect(ctx.db_path) as db:
+        rows = pd.DataFrame(student_rows(db, district_id, states))
+        exported = io.StringIO()
+        write_jsonl(lms_changes(db, district_id), exported)
+    unmasked = privacy.bulk_toggle(ctx, f"gradebook {district_id or 'all'}: students", key="gradebook_unmasked")
+    if rows.empty:
+        widgets.empty("No student rows in these states.")
+    else:
+        shown = privacy.mask_students(rows, everything=unmasked)
+        st.dataframe(shown.drop(columns=["student_email", "district_id"]), hide_index=True)
+    st.download_button("Download teacher edits (JSON Lines)", exported.getvalue(), "teacher-edits.jsonl",
+                       mime="application/x-ndjson", key="gradebook_export")  # fmt: skip
+    if rows.empty or not ctx.can(Permission.RETRY):
+        return
+    missing = sorted(int(p) for p in rows[(rows["state"] == "missing") & (rows["push_state"] != "sent")]["push_id"])
+    if missing and st.button(f"Retry {len(missing)} missing grade(s)", key="gradebook_retry"):
+        actions.show_outcome(actions.retry(ctx, missing))
+    overridden = sorted(int(p) for p in rows[rows["state"] == "override"]["push_id"])
+    if overridden:
+        push_id = st.selectbox("Teacher override to replace", overridden, key="gradebook_override")
+        reason = st.text_input("Why the partner's grade wins (kept in the audit log)", key="gradebook_reason")
+        if st.button("Overwrite anyway", key="gradebook_overwrite", disabled=not reason.strip()):
+            overwrite_anyway(ctx.db_path, push_id, ctx.actor, reason)
+            actions.show_outcome(actions.retry(ctx, [push_id]))
+
+
+def identities(duplicates: list) -> None:  # type: ignore[type-arg]
+    st.subheader("Suspected duplicate students")
+    if not duplicates:
+        st.caption("No two users of these districts look like the same person.")
+        return
+    st.caption("Grades to these students are held until an operator runs `lmsdata gradebook confirm-identity`.")
+    st.dataframe(pd.DataFrame([{"district": d.district_id, "users": ", ".join(d.user_ids), "why": d.reason}
+                               for d in duplicates]), hide_index=True)  # fmt: skip

@@ -1,0 +1,52 @@
+"""The Gradebook page and the District page's reconcile summary (AppTest over a hand-built cache)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lmsdata.db import connect
+from tests import test_pages as pages
+from tests.test_pages import open_page, table, texts
+from tests.ui_fixtures import at as ago
+from tests.ui_fixtures import build_cache
+
+ROW = {"district_id": "d-healthy", "section_id": "s-ok", "assignment_key": "quiz-1", "assignment_id": "a1",
+       "our_grade": json.dumps({"grade": None, "grade_points": 15}), "checked_at": ago(minutes=3)}
+
+
+@pytest.fixture
+def gradebook_cache(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = build_cache(db_path)
+    pages._real_mode(monkeypatch, path)
+    with connect(path) as db, db.conn:
+        db.table("users").insert({"id": "t-1", "district_id": "d-healthy", "role": "teacher", "first_name": "Rosa",
+                                  "last_name": "Teach"})  # fmt: skip
+        db.table("gradebook_rows").insert_all([
+            {**ROW, "student_id": "u-ok", "push_id": 1, "state": "override", "lms_grade_points": 18,
+             "lms_grader_id": "t-1", "lms_last_modified": ago(minutes=30)},
+            {**ROW, "student_id": "u-2", "push_id": 2, "state": "landed", "lms_grade_points": 15},
+        ])  # fmt: skip
+        db.table("gradebook_sections").insert({"district_id": "d-healthy", "section_id": "s-ok",
+                                               "reconciled_at": ago(minutes=3), "requests": 1})  # fmt: skip
+    return path
+
+
+def test_gradebook_counts_student_rows_masked_lms_value_beside_ours_and_who_changed_it(gradebook_cache: Path) -> None:
+    at = open_page("gradebook")
+    counts = table(at, 0)
+    assert list(counts["Teacher override"]) == [1] and list(counts["Landed"]) == [1]
+    students = table(at, 1)
+    row = students.iloc[0]
+    assert row["state"] == "override" and row["lms_value"] == "18.0" and row["changed_by"] == "Rosa Teach"
+    assert "Lovelace" not in " ".join(students["student"].astype(str))  # masked until revealed
+    assert any(b.label == "Overwrite anyway" for b in at.button)
+    assert at.get("download_button")
+
+
+def test_district_page_shows_the_reconcile_summary_and_its_age(gradebook_cache: Path) -> None:
+    at = open_page("district", district="d-healthy")
+    assert "Read back from the LMS" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Teacher override"] == "1"
