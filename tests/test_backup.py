@@ -21,18 +21,11 @@ from lmsdata.backup import BackupError, backup, check_backup, list_backups, rest
 from lmsdata.cli import cli
 from lmsdata.db import connect
 from lmsdata.pushes.log import IN_FLIGHT
+from tests.cache_fixtures import TODAYS_FIXTURE, rows
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "cache-schema-3.db"
 OURS = ("pushes", "push_attempts", "audit_log")
 
-
-def _rows(path: Path, table: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +51,8 @@ def _assert_consistent_at_one_moment(copy: Path, final_source: Path) -> None:
     """Append-only audit log: the copy's is exactly a prefix of the source's. Each push's attempt count
     is written with its attempts, so a copy torn between transactions would disagree."""
     assert check_backup(copy).schema_version >= 3
-    copied = _rows(copy, "audit_log")
-    assert copied == _rows(final_source, "audit_log")[: len(copied)]
+    copied = rows(copy, "audit_log")
+    assert copied == rows(final_source, "audit_log")[: len(copied)]
     assert _torn_pushes(copy) == []
 
 
@@ -80,7 +73,7 @@ def test_backups_taken_while_sync_and_retry_run_elsewhere_restore_whole(
     demo_env: demo.DemoEnvironment, tmp_path: Path
 ) -> None:
     source = demo_env.db_path
-    audit_before = len(_rows(source, "audit_log"))
+    audit_before = len(rows(source, "audit_log"))
     writers = [_cli(demo_env, "sync", "--full"), _cli(demo_env, "retry", "--all-failed")]
     copies = []
     try:
@@ -91,7 +84,7 @@ def test_backups_taken_while_sync_and_retry_run_elsewhere_restore_whole(
             w.wait(timeout=120)
     assert writers[0].returncode == 0
     assert _torn_pushes(source) == []
-    assert len(_rows(source, "audit_log")) > audit_before, "sync and retry wrote while the backups ran"
+    assert len(rows(source, "audit_log")) > audit_before, "sync and retry wrote while the backups ran"
     for copy in copies:
         restored = tmp_path / f"restored-{copy.name}"
         restore(copy, restored)
@@ -101,7 +94,7 @@ def test_backups_taken_while_sync_and_retry_run_elsewhere_restore_whole(
     # With the writers done, a backup equals the source row for row.
     final = backup(source, tmp_path / "after.db").path
     for table in OURS:
-        assert _rows(final, table) == _rows(source, table), table
+        assert rows(final, table) == rows(source, table), table
 
 
 def test_a_backup_killed_midway_leaves_the_source_and_no_backup_at_dest(
@@ -114,7 +107,7 @@ def test_a_backup_killed_midway_leaves_the_source_and_no_backup_at_dest(
     conn.executemany("INSERT INTO ballast VALUES (randomblob(65536))", [()] * 3000)  # ~200 MB: slow to copy
     conn.commit()
     conn.close()
-    before = {t: _rows(source, t) for t in OURS}
+    before = {t: rows(source, t) for t in OURS}
     dest = tmp_path / "out" / "backup.db"
     process = subprocess.Popen([sys.executable, "-m", "lmsdata", "backup", str(dest), "--db", str(source)], cwd=ROOT)
     deadline = time.monotonic() + 60
@@ -127,36 +120,36 @@ def test_a_backup_killed_midway_leaves_the_source_and_no_backup_at_dest(
     for partial in dest.parent.iterdir():
         with pytest.raises(BackupError):
             check_backup(partial)
-    assert {t: _rows(source, t) for t in OURS} == before
+    assert {t: rows(source, t) for t in OURS} == before
     with connect(source) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_restore_refuses_an_existing_cache_without_force_and_a_damaged_backup(tmp_path: Path) -> None:
     live = tmp_path / "lmsdata.db"
-    shutil.copy(FIXTURE, live)
+    shutil.copy(TODAYS_FIXTURE, live)
     with connect(live) as db:
         db.execute("INSERT INTO meta (key, value) VALUES ('marker', 'live')")
         db.conn.commit()
-    good = backup(FIXTURE, tmp_path / "good.db").path
+    good = backup(TODAYS_FIXTURE, tmp_path / "good.db").path
     with pytest.raises(BackupError, match=r"already a cache .* --force"):
         restore(good, live)
-    assert _rows(live, "meta")[-1] == ("marker", "live")
+    assert rows(live, "meta")[-1] == ("marker", "live")
     damaged = tmp_path / "damaged.db"
     data = bytearray(good.read_bytes())
     data[4096 * 3 : 4096 * 3 + 200] = b"\xff" * 200
     damaged.write_bytes(bytes(data))
     with pytest.raises(BackupError):
         restore(damaged, live, force=True)
-    assert _rows(live, "meta")[-1] == ("marker", "live")
+    assert rows(live, "meta")[-1] == ("marker", "live")
     restore(good, live, force=True)
-    assert ("marker", "live") not in _rows(live, "meta")
-    assert _rows(live, "pushes") == _rows(FIXTURE, "pushes")
+    assert ("marker", "live") not in rows(live, "meta")
+    assert rows(live, "pushes") == rows(TODAYS_FIXTURE, "pushes")
 
 
 def test_the_cli_backs_up_and_restores_and_says_why_it_refuses(tmp_path: Path) -> None:
     live = tmp_path / "lmsdata.db"
-    shutil.copy(FIXTURE, live)
+    shutil.copy(TODAYS_FIXTURE, live)
     runner = CliRunner()
     made = runner.invoke(cli, ["backup", str(tmp_path / "b.db"), "--db", str(live)])
     assert made.exit_code == 0, made.output
@@ -170,7 +163,7 @@ def test_the_cli_backs_up_and_restores_and_says_why_it_refuses(tmp_path: Path) -
 def test_scheduled_backups_keep_the_newest_and_leave_other_files(tmp_path: Path) -> None:
     start = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
     (tmp_path / "notes.txt").write_text("mine")
-    made = [scheduled_backup(FIXTURE, tmp_path, keep=3, clock=lambda i=i: start + timedelta(hours=i)).path
+    made = [scheduled_backup(TODAYS_FIXTURE, tmp_path, keep=3, clock=lambda i=i: start + timedelta(hours=i)).path
             for i in range(5)]  # fmt: skip
     assert list_backups(tmp_path) == made[:-4:-1]
     assert (tmp_path / "notes.txt").exists()

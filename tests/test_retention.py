@@ -16,18 +16,11 @@ from lmsdata.cli import cli
 from lmsdata.db import BOOKKEEPING, CLEVER_REBUILDS, ONLY_WE_HOLD, connect
 from lmsdata.retention import retain_days_from_env, trim_attempt_bodies
 from lmsdata.sync import MIRROR_TABLES
+from tests.cache_fixtures import TODAYS_FIXTURE, rows
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "cache-schema-3.db"
 FAR_FUTURE = datetime(2030, 1, 1, tzinfo=UTC)
 
-
-def _rows(path: Path, table: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
-    finally:
-        conn.close()
 
 
 def test_every_table_is_classified_once_and_the_docs_say_the_same(tmp_path: Path) -> None:
@@ -43,24 +36,24 @@ def test_every_table_is_classified_once_and_the_docs_say_the_same(tmp_path: Path
 
 def test_a_full_sync_keeps_every_row_only_we_hold(tmp_path: Path) -> None:
     path = tmp_path / "lmsdata.db"
-    shutil.copy(FIXTURE, path)
-    before = {t: _rows(path, t) for t in ONLY_WE_HOLD}
+    shutil.copy(TODAYS_FIXTURE, path)
+    before = {t: rows(path, t) for t in ONLY_WE_HOLD}
     env = demo.start(path, scale="tiny")
     try:
         demo._sync(env, path, full=True)
     finally:
         env.close()
-    for table, rows in before.items():
-        after = _rows(path, table)
+    for table, kept in before.items():
+        after = rows(path, table)
         if table == "invitations":  # the sync moves an invitation along its own lifecycle (accepted)
-            after, rows = [r[:4] for r in after], [r[:4] for r in rows]
-        assert after[: len(rows)] == rows, table
-    assert len(_rows(path, "sync_runs")) == len(before["sync_runs"]) + 1
+            after, kept = [r[:4] for r in after], [r[:4] for r in kept]
+        assert after[: len(kept)] == kept, table
+    assert len(rows(path, "sync_runs")) == len(before["sync_runs"]) + 1
 
 
 def test_retention_trims_only_old_sent_attempt_messages_and_keeps_the_audit_log(tmp_path: Path) -> None:
     path = tmp_path / "lmsdata.db"
-    shutil.copy(FIXTURE, path)
+    shutil.copy(TODAYS_FIXTURE, path)
     conn = sqlite3.connect(path)
     with conn:  # a push that failed once (Clever said why) and was then sent
         conn.execute(
@@ -68,7 +61,7 @@ def test_retention_trims_only_old_sent_attempt_messages_and_keeps_the_audit_log(
             "SELECT id, '2026-11-01T00:00:00.000Z', 503, 'Service Unavailable', 'failed', 'first' "
             "FROM pushes WHERE state = 'sent' LIMIT 2"
         )
-    pushes, audit = _rows(path, "pushes"), _rows(path, "audit_log")
+    pushes, audit = rows(path, "pushes"), rows(path, "audit_log")
     sent_with_message, kept = conn.execute(
         "SELECT SUM(p.state = 'sent'), SUM(p.state != 'sent') FROM push_attempts a JOIN pushes p ON p.id = a.push_id "
         "WHERE a.message IS NOT NULL"
@@ -89,7 +82,7 @@ def test_retention_trims_only_old_sent_attempt_messages_and_keeps_the_audit_log(
     conn.close()
     assert dict((s, m) for s, m, _ in left)["sent"] == 0
     assert all(outcomes for _, _, outcomes in left)
-    assert _rows(path, "pushes") == pushes and _rows(path, "audit_log") == audit
+    assert rows(path, "pushes") == pushes and rows(path, "audit_log") == audit
 
 
 def test_retention_settings_and_cli(tmp_path: Path) -> None:
@@ -98,7 +91,7 @@ def test_retention_settings_and_cli(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="whole number of days"):
         retain_days_from_env({"LMSDATA_RETAIN_ATTEMPT_BODIES_DAYS": "soon"})
     path = tmp_path / "lmsdata.db"
-    shutil.copy(FIXTURE, path)
+    shutil.copy(TODAYS_FIXTURE, path)
     result = CliRunner().invoke(cli, ["retention", "--dry-run", "--db", str(path)])
     assert result.exit_code == 0 and "Would trim 0 attempt messages" in result.output
     bad = CliRunner().invoke(cli, ["retention", "--db", str(path)], env={"LMSDATA_RETAIN_ATTEMPT_BODIES_DAYS": "x"})
