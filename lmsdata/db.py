@@ -18,6 +18,18 @@ from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("lmsdata")
 
+# The rule (docs/cache-schema.md): a table whose rows a full sync from Clever can pull again is
+# CLEVER_REBUILDS; a table holding anything that exists nowhere else (what we sent, what Clever
+# answered, who did what, what the cache saw over time) is ONLY_WE_HOLD. No "rebuild the cache"
+# path deletes or rewrites rows of ONLY_WE_HOLD; every new table goes in exactly one of the sets.
+CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users"})
+ONLY_WE_HOLD = frozenset({
+    "pushes", "push_attempts", "assignments", "invitations", "audit_log",
+    "district_history", "events", "sync_runs", "sync_run_districts",
+    "gradebook_rows", "gradebook_sections", "push_approvals",
+})
+BOOKKEEPING = frozenset({"meta", "_sqlite_migrations"})  # derived counters and the schema's own record
+
 
 class CacheError(RuntimeError):
     """The cache file is missing, unreadable or damaged; the message says what to do."""
@@ -382,8 +394,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         db.execute("PRAGMA foreign_keys = ON")
         if db.journal_mode != "wal":
             db.enable_wal()
-        if migrations.pending(db):
-            migrations.apply(db)
+        migrate(db)
     except sqlite3.DatabaseError as exc:
         raise CacheError(
             f"The cache at {path} cannot be read ({exc}). Move it aside and run `lmsdata sync --full` to rebuild it."
@@ -391,6 +402,43 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     except OSError as exc:
         raise CacheError(f"The cache at {path} cannot be opened: {exc.strerror or exc}.") from exc
     return db
+
+
+def unknown_migrations(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
+    """Migrations recorded in the file that this code does not know: a newer release wrote it."""
+    known = {m.name for m in migration_set._migrations}
+    return [m.name for m in migration_set.applied(db) if m.name not in known]
+
+
+def schema_version(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> int:
+    """How many of the set's migrations the file has applied (the fixture files are named by it)."""
+    return len(migration_set.applied(db))
+
+
+def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> None:
+    """Bring the file to this code's schema in ONE transaction: all pending migrations, or none.
+
+    sqlite-utils commits each migration on its own; wrapping `apply` in one IMMEDIATE transaction
+    turns each into a savepoint, so a failure midway rolls back the earlier ones too, and a second
+    process opening the same file waits for the first one's migrations instead of racing them.
+    A file from a newer release is refused before anything is written.
+    """
+    newer = unknown_migrations(db, migration_set)
+    if newer:
+        raise CacheError(
+            f"This cache was written by a newer release of lmsdata (it has schema changes "
+            f"{', '.join(newer)} that this version does not know). Upgrade lmsdata, or restore a backup "
+            f"taken by this version; the file was not changed."
+        )
+    if not migration_set.pending(db):
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migration_set.apply(db)
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 @contextlib.contextmanager
