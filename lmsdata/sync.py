@@ -26,7 +26,7 @@ import sqlite_utils
 from lmsdata import audit, invitations, models
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
-from lmsdata.db import bump_data_version, connect, utcnow
+from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
 from lmsdata.models import Event
 from lmsdata.redact import redact
@@ -178,7 +178,7 @@ def _run(
 @contextlib.contextmanager
 def _sync_lock(db_path: str | Path) -> Iterator[None]:
     """One sync at a time per cache; the OS drops the lock if the process dies."""
-    lock_path = Path(str(db_path) + ".sync-lock")
+    lock_path = Path(str(usable_cache_path(db_path)) + ".sync-lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_path.open("a")
     try:
