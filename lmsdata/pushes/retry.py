@@ -411,9 +411,16 @@ class _DistrictWorker:
         log.finish_attempt(self.db, push["id"], None, result, push_state=state)
 
     def _close_dangling(self, dangling: Mapping[str, Any], reason: str) -> None:
+        """Close a request a killed run left open, and write the audit row that run could not."""
         self.db.execute(
             "UPDATE push_attempts SET outcome = 'unknown', message = ? WHERE id = ?", [reason, dangling["id"]]
         )
+        audit.record(
+            self.db, actor="system", action=dangling["trigger"] or "push", target=f"push {dangling['push_id']}",
+            outcome="failed", params={"attempt_id": dangling["id"], "started_at": dangling["started_at"]},
+            detail=f"interrupted: the run sending this push stopped before Clever's answer (noticed by a later "
+                   f"retry); {reason}",
+        )  # fmt: skip
 
     def _skip(self, push: Mapping[str, Any], category: Category | None, why: str) -> RetryItem:
         next_step = f" {category.next_step}" if category else ""
