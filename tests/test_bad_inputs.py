@@ -5,6 +5,8 @@ The CLI cases run `lmsdata` in a real subprocess, as an operator would.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sqlite3
 import subprocess
@@ -17,6 +19,7 @@ import pytest
 
 from lmsdata import audit, inputs
 from lmsdata.config import ConfigError, load_settings
+from lmsdata.csvsafe import safe_cell
 from lmsdata.db import connect
 from lmsdata.health import Thresholds
 from lmsdata.invitations import InvitationError, invite
@@ -244,3 +247,36 @@ def test_input_checks_name_the_input_and_what_is_expected(check: object, message
         check()  # type: ignore[operator]
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV: a cell that would start a spreadsheet formula is written as text
+
+
+def test_status_csv_neutralises_formula_cells(cache: Path) -> None:
+    result = _lmsdata(["status", "--format", "csv"], cache)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["name"] == "'=HYPERLINK(\"http://evil\")"
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+     ("plain", "plain"), ("", ""), (-1, -1), (2.5, 2.5), (None, None)],
+)
+def test_safe_cell_follows_owasp(value: object, written: object) -> None:
+    assert safe_cell(value) == written
+
+
+def test_invitations_csv_neutralises_a_formula_district_name(tmp_path: Path) -> None:
+    db_path = tmp_path / "c.db"
+    with connect(db_path) as db:
+        db["districts"].insert({"id": "d-1", "name": "@cmd|' /C calc'!A0", "lms_state": None,
+                                "contact_email": "it@d1.example"})  # fmt: skip
+    with MailSink() as sink:
+        invite(db_path, "d-1", actor="-system", mailer=Mailer.from_url(sink.url))
+    result = _lmsdata(["invitations", "--format", "csv"], tmp_path, LMSDATA_DB=str(db_path))
+    assert result.returncode == 0, result.stderr
+    row = next(iter(csv.DictReader(io.StringIO(result.stdout))))
+    assert (row["district_name"], row["actor"]) == ("'@cmd|' /C calc'!A0", "'-system")
