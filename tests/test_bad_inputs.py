@@ -204,11 +204,15 @@ def test_retry_all_failed_skips_a_nan_grade_in_the_cache_with_its_reason(lab: La
 # invitations: a MAIL_FROM with a line break is refused and audited; later invitations still go out
 
 
-def test_a_mail_from_with_a_line_break_is_refused_audited_and_blocks_nothing(tmp_path: Path) -> None:
+def _one_district(tmp_path: Path, name: str) -> Path:
     db_path = tmp_path / "c.db"
     with connect(db_path) as db:
-        db["districts"].insert({"id": "d-1", "name": "Springfield", "lms_state": None,
-                                "contact_email": "it@d1.example"})  # fmt: skip
+        db["districts"].insert({"id": "d-1", "name": name, "lms_state": None, "contact_email": "it@d1.example"})
+    return db_path
+
+
+def test_a_mail_from_with_a_line_break_is_refused_audited_and_blocks_nothing(tmp_path: Path) -> None:
+    db_path = _one_district(tmp_path, "Springfield")
     with MailSink() as sink:
         mailer = Mailer.from_url(sink.url)
         with pytest.raises(InvitationError, match="MAIL_FROM must be one line of text"):
@@ -270,10 +274,7 @@ def test_safe_cell_follows_owasp(value: object, written: object) -> None:
 
 
 def test_invitations_csv_neutralises_a_formula_district_name(tmp_path: Path) -> None:
-    db_path = tmp_path / "c.db"
-    with connect(db_path) as db:
-        db["districts"].insert({"id": "d-1", "name": "@cmd|' /C calc'!A0", "lms_state": None,
-                                "contact_email": "it@d1.example"})  # fmt: skip
+    db_path = _one_district(tmp_path, "@cmd|' /C calc'!A0")
     with MailSink() as sink:
         invite(db_path, "d-1", actor="-system", mailer=Mailer.from_url(sink.url))
     result = _lmsdata(["invitations", "--format", "csv"], tmp_path, LMSDATA_DB=str(db_path))

@@ -23,6 +23,16 @@ def world() -> Iterator[World]:
         yield sandbox, url, clock
 
 
+def _assignments(world: World) -> tuple[dict[str, str], str]:
+    ids = ready_setup(world[0], "canvas")
+    return ids, f"/v3.1/sections/{ids['section']}/assignments"
+
+
+def _created(client: httpx.Client, base: str, clock: FakeClock) -> dict:
+    body = {"title": "Quiz", "description": "<p>d</p>", "due_date": iso(clock() + 86400 * 7)}
+    return client.post(base, json=body).json()["data"]
+
+
 @pytest.mark.parametrize(
     ("body", "line"),
     [
@@ -37,11 +47,9 @@ def world() -> Iterator[World]:
 )
 def test_an_assignment_patch_refuses_what_the_response_schema_cannot_hold(world: World, body: dict, line: str) -> None:
     sandbox, url, clock = world
-    ids = ready_setup(sandbox, "canvas")
-    base = f"/v3.1/sections/{ids['section']}/assignments"
+    ids, base = _assignments(world)
     with client_for(sandbox, url, ids["district"]) as client:
-        created = client.post(base, json={"title": "Quiz", "description": "<p>d</p>",
-                                          "due_date": iso(clock() + 86400 * 7)}).json()["data"]  # fmt: skip
+        created = _created(client, base, clock)
         refused = client.patch(f"{base}/{created['id']}", json=body)
         assert refused.status_code == 400
         assert line in refused.json()["message"]
@@ -61,11 +69,9 @@ def test_an_assignment_patch_refuses_what_the_response_schema_cannot_hold(world:
 )
 def test_a_submission_patch_refuses_nulls_and_empty_dates(world: World, body: dict, line: str) -> None:
     sandbox, url, clock = world
-    ids = ready_setup(sandbox, "canvas")
-    base = f"/v3.1/sections/{ids['section']}/assignments"
+    ids, base = _assignments(world)
     with client_for(sandbox, url, ids["district"]) as client:
-        created = client.post(base, json={"title": "Quiz", "description": "<p>d</p>",
-                                          "due_date": iso(clock() + 86400 * 7)}).json()["data"]  # fmt: skip
+        created = _created(client, base, clock)
         refused = client.patch(f"{base}/{created['id']}/submissions/{ids['student']}", json=body)
     assert refused.status_code == 400 and line in refused.json()["message"]
 
