@@ -103,3 +103,13 @@ def test_owner_type_is_accepted_in_the_query_a_form_or_a_json_body(world: World,
     assert response.status_code == 200, response.text
     assert len(response.json()["data"]) == len([d for d in sandbox.district_ids()
                                                 if sandbox.token_for(d)])  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/v3.1/courses", "/v3.1/resources"])
+def test_courses_and_resources_are_valid_empty_lists(world: World, path: str) -> None:
+    sandbox, url, _ = world
+    with client_for(sandbox, url, sandbox.district_ids()[0]) as client:
+        listed = client.get(path, params={"limit": 5})
+        too_many = client.get(path, params={"limit": 20000})
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    assert too_many.status_code == 413  # the same limit check as every Data API list

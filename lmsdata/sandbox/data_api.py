@@ -104,6 +104,10 @@ class DataApi:
             return _listing(request, self.world.collection(index, name, role))
         return handler
 
+    def nothing_listed(self, request: Request, index: int) -> Response:
+        """Courses and resources: the generated districts have none, so a valid, empty page."""
+        return _listing(request, Collection())
+
     def single(self, name: str) -> Any:
         lookup = {"users": self.world.user, "sections": self.world.section,
                   "schools": self.world.school, "terms": self.world.term}[name]
