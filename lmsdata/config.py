@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from lmsdata import inputs
 
 DEFAULT_API_URL = "https://api.clever.com"
 DEFAULT_OAUTH_URL = "https://clever.com"
@@ -19,6 +20,10 @@ DEFAULT_DB_PATH = Path("cache") / "lmsdata.db"
 
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message names the setting and the fix."""
+
+
+# The longest invitation expiry accepted: ten years (a typo such as 99999999999 would overflow dates).
+MAX_EXPIRY_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -50,19 +55,19 @@ def _flatten(secrets: Mapping[str, Any] | None) -> dict[str, str]:
     return flat
 
 
-def _url(name: str, value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(f"{name} must be an http(s) URL such as https://api.clever.com, got {value!r}")
-    return value.rstrip("/")
-
-
 def load_settings(
     env: Mapping[str, str] | None = None,
     secrets: Mapping[str, Any] | None = None,
     db_path: str | Path | None = None,
 ) -> Settings:
     """Environment wins over secrets; an explicit `db_path` (the `--db` flag) wins over both."""
+    try:
+        return _settings(env, secrets, db_path)
+    except inputs.InputError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _settings(env: Mapping[str, str] | None, secrets: Mapping[str, Any] | None, db_path: str | Path | None) -> Settings:
     values = _flatten(secrets)
     values.update({k: v for k, v in (os.environ if env is None else env).items() if v != ""})
 
@@ -72,21 +77,24 @@ def load_settings(
         missing = "CLEVER_CLIENT_SECRET" if client_id else "CLEVER_CLIENT_ID"
         raise ConfigError(f"{missing} is not set: give both the Clever client id and secret, or neither for the demo")
 
-    expiry = values.get("LMSDATA_INVITATION_EXPIRY_DAYS", "14")
-    if not expiry.isdigit() or int(expiry) < 1:
-        raise ConfigError(f"LMSDATA_INVITATION_EXPIRY_DAYS must be a whole number of days (1 or more), got {expiry!r}")
-
+    expiry = inputs.whole_number("LMSDATA_INVITATION_EXPIRY_DAYS", values.get("LMSDATA_INVITATION_EXPIRY_DAYS", "14"),
+                                 low=1, high=MAX_EXPIRY_DAYS, unit="days")  # fmt: skip
     smtp_url = values.get("SMTP_URL", "")
-    if smtp_url and urlparse(smtp_url).scheme not in ("smtp", "smtps"):
-        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+    if smtp_url:
+        try:
+            inputs.url("SMTP_URL", smtp_url, ("smtp", "smtps"), "smtp://user:password@host:587")
+        except inputs.InputError:  # never echo the value: it holds the SMTP password
+            raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465 "
+                              "(a host, a port from 1 to 65535, no spaces or line breaks)") from None  # fmt: skip
 
     return Settings(
         client_id=client_id,
         client_secret=client_secret,
-        api_url=_url("CLEVER_API_URL", values.get("CLEVER_API_URL", DEFAULT_API_URL)),
-        oauth_url=_url("CLEVER_OAUTH_URL", values.get("CLEVER_OAUTH_URL", DEFAULT_OAUTH_URL)),
+        api_url=inputs.http_url("CLEVER_API_URL", values.get("CLEVER_API_URL", DEFAULT_API_URL)),
+        oauth_url=inputs.http_url("CLEVER_OAUTH_URL", values.get("CLEVER_OAUTH_URL", DEFAULT_OAUTH_URL),
+                                  "https://clever.com"),
         db_path=Path(db_path or values.get("LMSDATA_DB") or DEFAULT_DB_PATH),
         smtp_url=smtp_url,
-        mail_from=values.get("MAIL_FROM", Settings.mail_from),
-        invitation_expiry_days=int(expiry),
+        mail_from=inputs.header_text("MAIL_FROM", values.get("MAIL_FROM", Settings.mail_from)),
+        invitation_expiry_days=expiry,
     )

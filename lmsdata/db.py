@@ -35,6 +35,10 @@ class CacheError(RuntimeError):
     """The cache file is missing, unreadable or damaged; the message says what to do."""
 
 
+# SQLite's largest row id: a push or invitation id above it cannot exist (and would overflow).
+MAX_ROW_ID = 2**63 - 1
+
+
 def utcnow() -> str:
     """Timestamps are ISO-8601 UTC strings with milliseconds, like Clever's."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -384,9 +388,24 @@ def m007_gradebook(db: sqlite_utils.Database) -> None:
     db.table("gradebook_rows").create_index(["push_id"], if_not_exists=True)
 
 
+def usable_cache_path(path: str | Path) -> Path:
+    """`path` if a cache can live there; CacheError naming the file in the way if a folder of the
+    path is a regular file (`sync`, `status` and the dashboard all say the same)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CacheError(f"The cache path {path} is a folder; give a file name such as {path / 'lmsdata.db'}.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CacheError(
+                f"The cache path {path} is inside {parent}, which is a file, not a folder: "
+                "choose another path (--db or LMSDATA_DB)."
+            )
+    return path
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the cache at `path`, in WAL mode, with every migration applied."""
-    path = Path(path)
+    path = usable_cache_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(path)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from lmsdata import inputs
 from lmsdata.config import ConfigError
 
 
@@ -71,11 +72,7 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if value < 0:
-                raise ConfigError(f"{_env_name(f.name)} must not be negative, got {value}")
-        if self.match_target > 100:
-            raise ConfigError(f"LMSDATA_MATCH_TARGET is a percentage (0-100), got {self.match_target}")
+            _checked_threshold(f.name, f.type, getattr(self, f.name))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Thresholds:
@@ -86,13 +83,38 @@ class Thresholds:
             raw = source.get(_env_name(f.name), "").strip()
             if not raw:
                 continue
-            kind = int if f.type in ("int", int) else float
-            try:
-                values[f.name] = kind(raw)
-            except ValueError:
-                noun = "a whole number" if kind is int else "a number"
-                raise ConfigError(f"{_env_name(f.name)} must be {noun}, got {raw!r}") from None
+            values[f.name] = _checked_threshold(f.name, f.type, raw)
         return cls(**values)
+
+
+# The largest sensible value of each threshold and its unit: a year of hours or days, a million pushes.
+_THRESHOLD_RANGE: dict[str, tuple[float, str]] = {
+    "match_target": (100, "percentage points"),
+    "stale_sync_hours": (24 * 365, "hours"),
+    "stuck_setup_days": (365, "days"),
+    "failed_pushes_alert": (1_000_000, "failed pushes"),
+    "match_drop_points": (100, "percentage points"),
+}
+
+
+def _checked_threshold(name: str, kind: object, value: object) -> Any:
+    """The threshold as a number in its range (finite: `nan`, `1e999` are refused), or ConfigError."""
+    high, unit = _THRESHOLD_RANGE[name]
+    try:
+        if kind in ("int", int):
+            return inputs.whole_number(_env_name(name), value, low=0, high=int(high), unit=unit)
+        return inputs.number(_env_name(name), value, low=0, high=high, unit=unit)
+    except inputs.InputError as exc:
+        if _negative(value):
+            raise ConfigError(f"{_env_name(name)} must not be negative, got {value}") from None
+        raise ConfigError(str(exc)) from None
+
+
+def _negative(value: object) -> bool:
+    try:
+        return float(str(value)) < 0
+    except ValueError:
+        return False
 
 
 def _env_name(field_name: str) -> str:

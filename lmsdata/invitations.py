@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit
+from lmsdata import audit, inputs
 from lmsdata.access import Actor, Permission
 from lmsdata.config import Settings
 from lmsdata.db import bump_data_version, connect
@@ -422,18 +422,22 @@ class _Action:
         expires = started + timedelta(days=expiry_days)
         self.begin(now)
         district, address, text = self.checked(email, message)
+        try:
+            inputs.header_text("MAIL_FROM", mail_from)
+        except inputs.InputError as exc:
+            raise InvitationError(f"{exc}; fix MAIL_FROM and send again.") from None
         invitation_id = self.db.execute(
             "INSERT INTO invitations (district_id, email, message, state, actor, created_at, expires_at, resent_from) "
             "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?)",
             [district["id"], address, text, self.actor, _iso(started), _iso(expires), self.resend_of],
         ).lastrowid
         self.db.conn.commit()  # visible as open before the mail goes out, so nobody else sends one too
-        msg = compose(district, email=address, message=text, mail_from=mail_from, expires=expires)
-        msg["X-LMSData-Invitation"] = str(invitation_id)
         self.params.update(invitation_id=invitation_id, via=mailer.display)
-        try:
+        try:  # composing is inside: a header the mail library refuses ends the invitation as failed
+            msg = compose(district, email=address, message=text, mail_from=mail_from, expires=expires)
+            msg["X-LMSData-Invitation"] = str(invitation_id)
             mailer.send(msg)
-        except MailError as exc:
+        except (MailError, ValueError) as exc:
             error: str | None = str(exc)
         else:
             error = None

@@ -26,7 +26,7 @@ import sqlite_utils
 from lmsdata import audit, invitations, models
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
-from lmsdata.db import bump_data_version, connect, utcnow
+from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
 from lmsdata.models import Event
 from lmsdata.redact import redact
@@ -178,11 +178,11 @@ def _run(
 @contextlib.contextmanager
 def _sync_lock(db_path: str | Path) -> Iterator[None]:
     """One sync at a time per cache; the OS drops the lock if the process dies."""
-    lock_path = Path(str(db_path) + ".sync-lock")
+    lock_path = Path(str(usable_cache_path(db_path)) + ".sync-lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_path.open("a")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _flock_soon(handle)
     except BlockingIOError:
         handle.close()
         raise SyncAlreadyRunning(
@@ -193,6 +193,17 @@ def _sync_lock(db_path: str | Path) -> Iterator[None]:
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def _flock_soon(handle: Any) -> None:
+    """Take the lock, waiting a moment: `sync_in_progress` may be holding it for a microsecond."""
+    for _ in range(4):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.05)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 @contextlib.contextmanager
@@ -231,10 +242,49 @@ class _Progress:
                                            self.records))
 
 
+RUN_STATES = ("running", "finished", "interrupted")
+
+
+def run_state(outcome: str, sync_in_progress: bool) -> str:
+    """The one verdict on a sync run: still `running`, `finished` (its per-district outcomes are
+    final), or `interrupted` (stopped before the end: killed, Ctrl-C, or crashed).
+
+    A run still recorded as running while no sync holds the lock was killed; the next sync
+    closes it and writes its audit row."""
+    if outcome == "running":
+        return "running" if sync_in_progress else "interrupted"
+    return "interrupted" if outcome == "interrupted" else "finished"
+
+
+def sync_in_progress(db_path: str | Path) -> bool:
+    """True while a sync process holds this cache's sync lock (the OS releases it if it dies)."""
+    lock_path = Path(str(db_path) + ".sync-lock")
+    if not lock_path.is_file():
+        return False
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _close_interrupted_runs(db: sqlite_utils.Database) -> None:
-    """Runs left 'running' by a killed process (we hold the sync lock, so none is alive)."""
+    """Runs left 'running' by a killed process (we hold the sync lock, so none is alive): closed,
+    and each gets the audit row its process could not write."""
     now = utcnow()
     with _writing(db):
+        for run in db.query("SELECT id, mode, actor, started_at FROM sync_runs WHERE outcome = 'running'"):
+            done = db.execute(
+                "SELECT COUNT(*) FROM sync_run_districts WHERE run_id = ? AND outcome = 'success'", [run["id"]]
+            ).fetchone()[0]
+            audit.record(
+                db, actor=run["actor"] or "system", action="sync", target=f"sync run #{run['id']}",
+                outcome="failed", params={"mode": run["mode"], "run_id": run["id"]},
+                detail=f"interrupted: the sync started {run['started_at']} stopped before the end (noticed by the "
+                       f"next sync); {done} district(s) were written, the others kept their previous data",
+            )  # fmt: skip
         db.execute(
             "UPDATE sync_run_districts SET outcome = 'failed', finished_at = ?, "
             "error = 'interrupted: the sync stopped before this district was written; its previous data is kept' "

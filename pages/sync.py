@@ -8,6 +8,7 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
+from lmsdata.sync import run_state, sync_in_progress
 from lmsdata.ui import actions, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
@@ -55,8 +56,12 @@ def runs(ctx: Context) -> None:
         widgets.empty("This run recorded no district (it may have stopped before the first one).")
         return
     failed = per_district[per_district["outcome"] != "success"]
-    if not failed.empty:
-        st.warning(f"{len(failed)} district(s) did not sync in this run; the reason is in the error column.")
+    state = run_state(str(found.loc[found["id"] == run_id, "outcome"].iloc[0]), sync_in_progress(ctx.db_path))
+    if state == "running":
+        st.info(f"This run is still going: {len(failed)} district(s) not finished yet.")
+    elif not failed.empty:
+        stopped = " (it was interrupted)" if state == "interrupted" else ""
+        st.warning(f"{len(failed)} district(s) did not sync in this run{stopped}; the reason is in the error column.")
     st.dataframe(per_district.drop(columns=["run_id"]), hide_index=True)
 
 

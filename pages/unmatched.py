@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from lmsdata.csvsafe import frame_to_csv
 from lmsdata.ui import loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
@@ -98,7 +99,7 @@ def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filter
     everything = loader(ctx.db_path, ctx.data_version, **filters, limit=None) if more else rows
     st.download_button(
         f"Download CSV ({len(everything):,} rows)",
-        data=everything.to_csv(index=False).encode(),
+        data=frame_to_csv(everything),
         file_name=f"unmatched-{noun}.csv",
         mime="text/csv",
         key=f"unmatched_{noun}_csv",

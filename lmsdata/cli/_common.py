@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import getpass
@@ -14,8 +13,10 @@ from typing import Any, TypeVar
 
 import click
 
+from lmsdata import inputs
 from lmsdata.config import ConfigError, Settings, load_settings
-from lmsdata.db import CacheError
+from lmsdata.csvsafe import write_rows
+from lmsdata.db import MAX_ROW_ID, CacheError
 from lmsdata.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,6 +49,10 @@ def actor_option(func: F) -> F:
     )(func)
 
 
+# A push, invitation or attempt id as the CLI accepts it: SQLite's row ids are 1 to 2**63 - 1.
+ROW_ID = click.IntRange(1, MAX_ROW_ID)
+
+
 def default_actor(actor: str | None) -> str:
     return actor or f"cli:{getpass.getuser()}"
 
@@ -68,7 +73,7 @@ def clever_settings(db_path: Path | None, sandbox_url: str | None, command: str)
     if sandbox_url:
         from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-        url = sandbox_url.rstrip("/")
+        url = inputs.http_url("--sandbox", sandbox_url, "http://127.0.0.1:8765")
         if not settings.client_id:  # the credentials `lmsdata sandbox` prints by default
             settings = dataclasses.replace(settings, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET)
         return dataclasses.replace(settings, api_url=url, oauth_url=url)
@@ -96,7 +101,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, CacheError) as exc:
+        except (ConfigError, CacheError, inputs.InputError) as exc:
             click.echo(f"Error: {redact(str(exc))}", err=True)
             sys.exit(2)
 
@@ -110,9 +115,7 @@ def emit(rows: Sequence[Mapping[str, Any]], output_format: str, columns: Iterabl
         click.echo(json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2, default=str))
         return
     if output_format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        write_rows(sys.stdout, rows, cols)
         return
     if not rows:
         click.echo("(no rows)")

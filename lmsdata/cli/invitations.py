@@ -11,6 +11,7 @@ import click
 
 from lmsdata import audit, invitations
 from lmsdata.cli._common import (
+    ROW_ID,
     actor_option,
     db_option,
     default_actor,
@@ -127,7 +128,7 @@ def invitations_group(
 
 
 @invitations_group.command("resend")
-@click.argument("invitation_id", type=int)
+@click.argument("invitation_id", type=ROW_ID)
 @_email_option
 @_message_option
 @db_option
@@ -144,7 +145,7 @@ def resend_command(
 
 
 @invitations_group.command("cancel")
-@click.argument("invitation_id", type=int)
+@click.argument("invitation_id", type=ROW_ID)
 @db_option
 @actor_option
 @friendly_errors

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from lmsdata.cli._common import (
+    ROW_ID,
     actor_option,
     clever_settings,
     db_option,
@@ -128,7 +129,7 @@ def import_command(file: Path, db_path: Path | None, actor: str | None) -> None:
 
 
 @pushes_group.command("resolve")
-@click.argument("push_id", type=int)
+@click.argument("push_id", type=ROW_ID)
 @click.option("--assignment-id", default=None, help="The assignment exists in the LMS with this Clever id.")
 @click.option("--not-created", is_flag=True, help="The assignment is not in the LMS: allow the create to be retried.")
 @db_option
@@ -154,7 +155,7 @@ def resolve_command(
 
 
 @click.command("retry")
-@click.option("--push", "push_ids", multiple=True, type=int, metavar="ID", help="A push to retry (repeatable).")
+@click.option("--push", "push_ids", multiple=True, type=ROW_ID, metavar="ID", help="A push to retry (repeatable).")
 @click.option("--all-failed", is_flag=True, help="Every failed push (narrow it with --district/--category).")
 @click.option("--district", "district_id", default=None, metavar="ID", help="Only this district.")
 @_category_option

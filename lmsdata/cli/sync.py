@@ -112,11 +112,11 @@ def sync_command(
 @friendly_errors
 def status_command(output_format: str, db_path: Path | None) -> None:
     """One line per district: LMS state, health, owner, matching and failed pushes."""
-    from lmsdata.db import connect
+    from lmsdata.db import connect, usable_cache_path
     from lmsdata.status import COLUMNS, district_rows
 
     settings = settings_for(db_path)
-    if not Path(settings.db_path).exists():
+    if not usable_cache_path(settings.db_path).exists():
         click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` first.", err=True)
         sys.exit(2)
     with connect(settings.db_path) as db:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit
+from lmsdata import audit, inputs
 from lmsdata.db import bump_data_version, connect
 from lmsdata.pushes import log
 from lmsdata.pushes.situation import from_cache
@@ -93,11 +93,11 @@ def parse_line(raw: bytes | str) -> ImportedLine:
     """Validate one line; raise LineError naming the first problem."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        record = json.loads(text)
+        record = inputs.json_value(text)
     except UnicodeDecodeError:
         raise LineError("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise LineError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except inputs.InputError as exc:
+        raise LineError(str(exc)) from None
     if not isinstance(record, dict):
         raise LineError("each line must be one JSON object")
     unknown = sorted(set(record) - set(REQUIRED) - set(OPTIONAL))

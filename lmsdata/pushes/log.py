@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from lmsdata import inputs
 from lmsdata.db import bump_data_version, utcnow
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.redact import redact
@@ -72,7 +73,12 @@ def insert_push(
     lease_owner: str | None = None,
     lease_until: str | None = None,
 ) -> int:
-    """Log a push before it is sent; the caller may hold its lease from the start."""
+    """Log a push before it is sent; the caller may hold its lease from the start.
+
+    A NaN or infinite number in the payload is refused (InputError): Clever cannot receive it."""
+    bad = inputs.non_finite(dict(push.payload))
+    if bad is not None:
+        raise inputs.InputError(bad, "a finite number (grades cannot be NaN or infinite)", show_got=False)
     now = utcnow()
     cursor = db.execute(
         "INSERT INTO pushes (district_id, section_id, assignment_key, student_id, kind, payload, state, "

@@ -15,6 +15,7 @@ The rules, in the order they apply to each push (docs/pushes.md explains them fo
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit
+from lmsdata import audit, inputs
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect
@@ -326,6 +327,9 @@ class _DistrictWorker:
         if push is None or push["state"] not in log.RETRYABLE_STATES:
             state = push["state"] if push else "gone"
             return RetryItem(push_id, "skipped", f"no longer retryable (now {state})", did)
+        unsendable = _unsendable(push)
+        if unsendable is not None:
+            return self._skip(push, None, unsendable)
         newer = log.newer_push(self.db, push)
         if newer is not None:
             if not self.run.dry_run:
@@ -411,9 +415,16 @@ class _DistrictWorker:
         log.finish_attempt(self.db, push["id"], None, result, push_state=state)
 
     def _close_dangling(self, dangling: Mapping[str, Any], reason: str) -> None:
+        """Close a request a killed run left open, and write the audit row that run could not."""
         self.db.execute(
             "UPDATE push_attempts SET outcome = 'unknown', message = ? WHERE id = ?", [reason, dangling["id"]]
         )
+        audit.record(
+            self.db, actor="system", action=dangling["trigger"] or "push", target=f"push {dangling['push_id']}",
+            outcome="failed", params={"attempt_id": dangling["id"], "started_at": dangling["started_at"]},
+            detail=f"interrupted: the run sending this push stopped before Clever's answer (noticed by a later "
+                   f"retry); {reason}",
+        )  # fmt: skip
 
     def _skip(self, push: Mapping[str, Any], category: Category | None, why: str) -> RetryItem:
         next_step = f" {category.next_step}" if category else ""
@@ -422,6 +433,14 @@ class _DistrictWorker:
             log.record_skip(self.db, push["id"], reason, category=category)
         slug = category.slug if category else push.get("category")
         return RetryItem(push["id"], "skipped", reason, push.get("district_id"), slug)
+
+
+def _unsendable(push: Mapping[str, Any]) -> str | None:
+    """Why a logged payload can never be sent (a NaN or infinite grade from an older import), if so."""
+    bad = inputs.non_finite(json.loads(push["payload"]))
+    if bad is None:
+        return None
+    return f"{bad} is not a finite number, so Clever cannot accept it; push the corrected grade again"
 
 
 def _superseded_reason(newer_id: Any) -> str:

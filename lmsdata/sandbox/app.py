@@ -68,6 +68,8 @@ class SandboxApp:
             self._route("/v3.1/sections/{id}/users", {"GET": data_api.section_users}),
             self._route("/v3.1/users", {"GET": data_api.listing("users")}),
             self._route("/v3.1/users/{id}", {"GET": data_api.single("users")}),
+            self._route("/v3.1/courses", {"GET": data_api.nothing_listed}),
+            self._route("/v3.1/resources", {"GET": data_api.nothing_listed}),
             self._route("/v3.1/events", {"GET": data_api.events}),
             self._route("/v3.1/events/{id}", {"GET": data_api.event}),
             self._route(assignment, {"POST": lms.create_assignment}),

@@ -64,10 +64,17 @@ def _json_type(value: Any) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
 
 
-def _check(name: str, value: Any, kind: str, enum: tuple[str, ...] | None) -> list[str]:
-    """go-swagger style validation lines for one body field (null is always allowed)."""
+# Fields Clever's response schema requires to be strings: a null in a request is refused, as Clever does,
+# so a later GET never serves a body that breaks the schema.
+_NOT_NULL = ("title", "description", "state")
+
+
+def _check(name: str, value: Any, kind: str, enum: tuple[str, ...] | None, nullable: bool = True) -> list[str]:
+    """go-swagger style validation lines for one body field (null allowed unless `nullable` is False)."""
     if value is None:
-        return []
+        return [] if nullable else [f'{name} in body must be of type {kind}: "null"']
+    if kind == "datetime" and value == "":
+        return [f'{name} in body must be of type date-time: ""']
     base = kind.removesuffix("[]")
     if kind.endswith("[]"):
         if not isinstance(value, list):
@@ -76,7 +83,7 @@ def _check(name: str, value: Any, kind: str, enum: tuple[str, ...] | None) -> li
     if base == "attachment":
         if not isinstance(value, dict):
             return [f'{name} in body must be of type object: "{_json_type(value)}"']
-        return _check(f"{name}.type", value.get("type"), "string", enum)
+        return _check(f"{name}.type", value.get("type"), "string", enum, nullable=False)
     expected = {"datetime": "string", "integer": "integer"}.get(base, base)
     ok = {
         "string": isinstance(value, str),
@@ -100,7 +107,7 @@ def parse_body(request: Request, fields: dict[str, tuple[str, tuple[str, ...] | 
     if not isinstance(body, dict):
         raise Invalid(400, f"json: cannot unmarshal {_json_type(body)} into Go value of type map[string]interface {{}}")
     problems = [line for key, (kind, enum) in fields.items() if key in body
-                for line in _check(key, body[key], kind, enum)]
+                for line in _check(key, body[key], kind, enum, nullable=key not in _NOT_NULL)]
     if problems:
         raise Invalid(400, "validation failure list:\n" + "\n".join(problems))
     return {k: v for k, v in body.items() if k in fields}

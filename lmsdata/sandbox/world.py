@@ -165,7 +165,7 @@ class World:
         """Ids and list items of schools/terms/sections/users as served now (overrides applied)."""
         base, views = self._entry(index)
         source = {"schools": base.schools, "terms": base.terms, "sections": base.sections,
-                  "users": base.users_by_role.get(role or "", base.users)}[name]
+                  "users": base.users_by_role.get(role, Collection()) if role else base.users}[name]
         with self.lock:
             state = self._states.get(index)
             if state is None or name in ("schools", "terms"):
