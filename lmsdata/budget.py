@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from lmsdata.client import DATA_PAGE_LIMIT
 from lmsdata.pushes import log
 from lmsdata.pushes.taxonomy import Category
 
@@ -156,6 +157,50 @@ def estimate_retry(
         pushes += db.query(f"SELECT * FROM pushes WHERE id IN ({','.join('?' * len(chunk))})", chunk)
     pushes = [p for p in pushes if log.newer_push(db, p) is None]  # superseded by the run, not sent
     return estimate(retry_requests(pushes), settings, queued=queued)
+
+
+def estimate_sync(
+    db: sqlite_utils.Database,
+    settings: BudgetSettings,
+    district_ids: Sequence[str],
+    *,
+    full: bool,
+    page_limit: int = DATA_PAGE_LIMIT,
+) -> Estimate:
+    """The budget of `lmsdata.sync.sync` for these districts, from the sizes the cache last saw.
+
+    A full pull reads the events cursor, the district, and every page of schools, terms, sections and
+    users (a page is `page_limit` rows; a short page ends the listing); an incremental one the district
+    and (at least) one page of events. A district without a cursor gets a full pull, as in the sync.
+    """
+    per_district = {}
+    for did in district_ids:
+        cursor = db.execute("SELECT last_event_id FROM districts WHERE id = ?", [did]).fetchone()
+        if not full and cursor is not None and cursor[0] is not None:
+            per_district[did] = (0, 2)
+            continue
+        pages = sum(_count(db, table, did) // page_limit + 1 for table in ("schools", "terms", "sections", "users"))
+        per_district[did] = (0, 2 + pages)
+    return estimate(per_district, settings)
+
+
+def _count(db: sqlite_utils.Database, table: str, district_id: str) -> int:
+    return int(db.execute(f"SELECT COUNT(*) FROM {table} WHERE district_id = ?", [district_id]).fetchone()[0])
+
+
+def sync_targets(db: sqlite_utils.Database, district_ids: Sequence[str]) -> list[str]:
+    """The districts a sync would pull, as far as the cache knows them (a dry run sends no request)."""
+    return list(district_ids) or [row[0] for row in db.execute("SELECT id FROM districts ORDER BY id")]
+
+
+def describe(projected: Estimate, *, top: int = 5) -> list[str]:
+    """The summary and the busiest tokens, one line each: what a confirmation and `--dry-run` print."""
+    lines = [projected.summary()]
+    for token in sorted(projected.tokens, key=lambda t: -(t.requests + t.queued))[:top]:
+        queued = f", {token.queued:,} already queued" if token.queued else ""
+        lines.append(f"  {token.district_id}: {token.requests:,} requests{queued}, "
+                     f"{token.share_of_limit:.0%} of a minute's limit, about {_duration(token.seconds)}")  # fmt: skip
+    return lines
 
 
 def _duration(seconds: float) -> str:

@@ -88,3 +88,33 @@ def test_limit_is_configurable(value: str, limit: int) -> None:
 def test_bad_limit_says_what_to_set() -> None:
     with pytest.raises(ValueError, match="LMSDATA_CLEVER_RATE_LIMIT must be a whole number"):
         settings_from_env({"LMSDATA_CLEVER_RATE_LIMIT": "fast"})
+
+
+def test_dry_runs_print_the_budget(lab: Lab) -> None:
+    from click.testing import CliRunner
+
+    from lmsdata.cli import cli
+
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    with lab.client() as client:
+        lab.pusher(client).create_assignment(canvas, section["id"], "quiz-1", {**ASSIGNMENT, "due_date": "2020-01-01"})
+    db = ["--db", str(lab.db_path)]
+    env = {"CLEVER_CLIENT_ID": lab.settings.client_id, "CLEVER_CLIENT_SECRET": lab.settings.client_secret,
+           "CLEVER_API_URL": lab.url, "CLEVER_OAUTH_URL": lab.url, "LMSDATA_CLEVER_RATE_LIMIT": "600"}  # fmt: skip
+    sync = CliRunner().invoke(cli, ["sync", "--dry-run", "--full", *db], env=env)
+    assert sync.exit_code == 0, sync.output
+    assert "Dry run (nothing pulled)" in sync.output and "busiest" in sync.output
+    retry = CliRunner().invoke(cli, ["retry", "--all-failed", "--dry-run", *db], env=env)
+    assert "Budget:" in retry.output and "of 600/min" in retry.output, retry.output
+
+
+def test_projected_sync_requests_equal_a_full_sync(lab: Lab) -> None:
+    from lmsdata.budget import estimate_sync, sync_targets
+    from lmsdata.sync import sync
+
+    with connect(lab.db_path) as db:
+        projected = estimate_sync(db, BudgetSettings(), sync_targets(db, []), full=True)
+    with lab.client() as client:
+        result = sync(client, lab.db_path, full=True)
+    assert projected.requests == result.requests
