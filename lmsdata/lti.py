@@ -18,9 +18,9 @@ class LtiLaunch:
     explanation: str    # one sentence for a support person
 
 
-def lti_launch(lms_type: str | None) -> LtiLaunch:
-    """The one verdict on LTI 1.3 launch for a district whose LMS is `lms_type` (Clever's value)."""
-    lms = (lms_type or "").strip().lower()
+def lti_launch(lms_type: object) -> LtiLaunch:
+    """The one verdict on LTI 1.3 launch for a district whose LMS is `lms_type` (Clever's value; None, NaN: none)."""
+    lms = lms_type.strip().lower() if isinstance(lms_type, str) else ""
     if lms in ("canvas", "schoology"):
         name = "Canvas" if lms == "canvas" else "Schoology"
         return LtiLaunch(True, "available", f"{name} supports LTI 1.3 launch through LMS Connect.")

@@ -15,11 +15,12 @@ from lmsdata.lti import lti_launch
         ("Canvas ", True, "Canvas"),
         ("google_classroom", False, "Google Classroom"),
         (None, False, "not connected"),
+        (float("nan"), False, "not connected"),  # pandas' missing value
         ("", False, "not connected"),
         ("moodle", False, "moodle"),
     ],
 )
-def test_lti_launch_depends_on_the_lms(lms_type: str | None, available: bool, mentions: str) -> None:
+def test_lti_launch_depends_on_the_lms(lms_type: object, available: bool, mentions: str) -> None:
     verdict = lti_launch(lms_type)
     assert verdict.available is available
     assert verdict.label == ("available" if available else "not available")
