@@ -75,3 +75,11 @@ def test_overview_shows_lti_launch_per_district(cache: Path) -> None:
     by_lms = dict(zip(rows["LMS"], rows["LTI launch"], strict=False))
     assert by_lms.get("canvas") == "available"
     assert by_lms.get("google_classroom", "not available") == "not available"
+
+
+@pytest.mark.parametrize(("page", "button"), [("sync", "sync_all_button"), ("pushes", "pushes_retry_ready")])
+def test_bulk_confirmations_show_the_request_budget(cache: Path, page: str, button: str) -> None:
+    at = navigate(app(), page)
+    at.button(key=button).click().run()
+    shown = "\n".join(t.value for t in at.text)
+    assert "requests over" in shown and "busiest" in shown and "1,200/min" in shown, shown
