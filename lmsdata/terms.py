@@ -156,6 +156,20 @@ def board_row(name: str | None, verdict: TermReadiness) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def trend(db: sqlite_utils.Database, district_id: str, since: date) -> list[dict[str, Any]]:
+    """Sections and students matched at each pull since `since` (district_history, one row per sync).
+
+    The history is district-wide, not per term: through a term's first weeks it shows the rollover
+    catching up (or not) without a table of our own.
+    """
+    rows = db.execute(
+        "SELECT pulled_at, matched_sections, matched_students FROM district_history "
+        "WHERE district_id = ? AND pulled_at >= ? ORDER BY pulled_at",
+        [district_id, since.isoformat()],
+    ).fetchall()
+    return [{"pulled_at": r[0], "sections_matched": r[1], "students_matched": r[2]} for r in rows]
+
+
 def _percent(share: float | None) -> float | None:
     return None if share is None else round(100 * share, 1)
 

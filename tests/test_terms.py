@@ -57,3 +57,18 @@ def test_health_reason_adapter_says_how_long_after_the_start() -> None:
     assert reason is not None and reason["status"] == "critical"
     assert "10 days after the term started" in reason["figure"]
     assert as_health_reason(grade_term("d1", [term("fall", "2026-08-20", "2026-12-20")], TODAY)) is None
+
+
+def test_trend_reads_the_sync_history_since_the_term_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lmsdata.db import connect
+    from lmsdata.terms import trend
+
+    with connect(tmp_path / "c.db") as db:
+        db.table("district_history").insert_all([
+            {"district_id": "d1", "pulled_at": "2026-08-30T10:00:00.000Z", "matched_sections": 90.0},
+            {"district_id": "d1", "pulled_at": "2026-09-02T10:00:00.000Z", "matched_sections": 40.0},
+            {"district_id": "d1", "pulled_at": "2026-09-09T10:00:00.000Z", "matched_sections": 70.0},
+            {"district_id": "d2", "pulled_at": "2026-09-05T10:00:00.000Z", "matched_sections": 10.0},
+        ])  # fmt: skip
+        points = trend(db, "d1", date(2026, 9, 1))
+    assert [p["sections_matched"] for p in points] == [40.0, 70.0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
@@ -16,8 +18,6 @@ GRADE_COLOURS = {terms.NOT_READY: "#d62728", terms.AT_RISK: "#ff7f0e", terms.REA
 @st.cache_data(show_spinner=False)
 def board(db_path: str, data_version: int, today: str) -> pd.DataFrame:
     """Keyed on the data version and the day, so a sync or midnight refreshes it."""
-    from datetime import date
-
     with connect(db_path) as db:
         return pd.DataFrame(terms.board(db, date.fromisoformat(today)))
 
@@ -69,3 +69,21 @@ def render(ctx: Context) -> None:
         "Students matched %": st.column_config.ProgressColumn(**percent),
         "Reason": st.column_config.TextColumn(width="large"),
     })  # fmt: skip
+    trend_chart(ctx, shown)
+
+
+def trend_chart(ctx: Context, shown: pd.DataFrame) -> None:
+    """Readiness through the term's first weeks for one district, from the sync history."""
+    choices = dict(zip(shown["district_id"], shown["name"].fillna(shown["district_id"]), strict=True))
+    chosen = st.selectbox("Trend since the term started", list(choices), format_func=choices.get,
+                          key="readiness_trend")  # fmt: skip
+    start = shown.loc[shown["district_id"] == chosen, "current_start"].iloc[0]
+    if not chosen or not isinstance(start, str):
+        widgets.empty("This district has no current term, so there is no trend to show.")
+        return
+    with connect(ctx.db_path) as db:
+        points = pd.DataFrame(terms.trend(db, chosen, date.fromisoformat(start)))
+    if points.empty:
+        widgets.empty("No sync since the term started yet: the trend fills in with every sync.")
+        return
+    st.line_chart(points.set_index("pulled_at"), y=["sections_matched", "students_matched"], height=240)
