@@ -83,3 +83,25 @@ def test_bulk_confirmations_show_the_request_budget(cache: Path, page: str, butt
     at.button(key=button).click().run()
     shown = "\n".join(t.value for t in at.text)
     assert "requests over" in shown and "busiest" in shown and "1,200/min" in shown, shown
+
+
+def test_demo_board_has_a_mid_rollover_an_at_risk_and_a_ready_district(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_pages_actions import _demo_environment
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    _demo_environment(monkeypatch, tmp_path / "demo.db")
+    try:
+        at = navigate(app(timeout=60, auth=False), "readiness")
+        rows = table(at).set_index("District")
+        grade = {name: row["Grade"][0] for name, row in rows.iterrows()}
+        assert grade["Franklin Unified School District"] == "not ready"  # mid-rollover: 12 days into a new term
+        assert rows.loc["Franklin Unified School District", "Days in"] == 12
+        assert rows.loc["Franklin Unified School District", "Current term"].startswith("New term")
+        assert grade["Brattleboro Community Schools"] == "at risk"  # new term 3 days old, sections missing
+        assert grade["Gary Independent School District"] == "ready"
+    finally:
+        st.cache_resource.clear()  # stops the demo's sandbox server and mail sink
+        st.cache_data.clear()
