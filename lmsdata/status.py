@@ -9,11 +9,12 @@ import sqlite_utils
 
 from lmsdata.health import Thresholds, assess, state_since, urgency
 from lmsdata.invitations import latest_invitations
+from lmsdata.lti import EXPLANATION_URL, lti_launch
 
 COLUMNS = (
     "id", "name", "lms_type", "lms_state", "health", "owner", "next_step", "last_lms_sync",
     "matched_students", "matched_teachers", "matched_sections", "unmatched_students", "unmatched_teachers",
-    "unsynced_sections", "failed_pushes", "last_pulled_at", "last_sync_error",
+    "unsynced_sections", "failed_pushes", "last_pulled_at", "last_sync_error", "lti_launch", "lti_launch_why",
 )  # fmt: skip
 
 
@@ -44,6 +45,8 @@ def district_rows(
         health = assess(district, now=now, thresholds=thresholds)
         row = {column: district.get(column) for column in COLUMNS}
         row.update(health=health.status, owner=health.owner, next_step=health.next_step)
+        launch = lti_launch(district.get("lms_type"))
+        row.update(lti_launch=launch.label, lti_launch_why=f"{launch.explanation} See {EXPLANATION_URL}")
         rows.append(row)
     rows.sort(key=lambda r: (urgency(r["health"]), (r["name"] or "").lower(), r["id"]))
     return rows

@@ -10,7 +10,7 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, gradebook, loaders, privacy, widgets
+from lmsdata.ui import actions, confirm, gradebook, loaders, lti, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "district_sync"
@@ -74,6 +74,7 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now))
     cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
     cols[5].metric("Failed pushes", int(health.get("failed_pushes") or 0))
+    lti.line(row.get("lms_type"))
     cols = st.columns(3)
     for col, kind, unmatched in (
         (cols[0], "students", "unmatched_students"),

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lmsdata.health import STATUS_BY_NAME, urgency
-from lmsdata.ui import loaders, widgets
+from lmsdata.ui import loaders, lti, widgets
 from lmsdata.ui.frame import Context, page_path, show
 
 SORTS = {
@@ -101,6 +101,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Status": widgets.pills(shown["health"].map(widgets.status_label)),
             "District": shown["name"],
             "LMS": shown["lms_type"].fillna(""),
+            "LTI launch": shown["lms_type"].map(lti.label),
             "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
             "Students %": shown["matched_students"],
             "Teachers %": shown["matched_teachers"],
@@ -129,6 +130,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Students %": st.column_config.ProgressColumn(**percent),
             "Teachers %": st.column_config.ProgressColumn(**percent),
             "Sections %": st.column_config.ProgressColumn(**percent),
+            "LTI launch": lti.column(),
             "Open": st.column_config.LinkColumn(display_text="open"),
             "Next step": st.column_config.TextColumn(width="large"),
         },

@@ -10,7 +10,7 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 RETRY_FLAG = "pushes_retry"
@@ -136,6 +136,7 @@ def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: list[int]) -> None
     payload = confirm.pending(RETRY_FLAG)
     if payload:
         n = len(payload["push_ids"])
+        budget.retry_note(ctx, payload["push_ids"])
         confirm.question(
             RETRY_FLAG,
             f"Retry {n:,} push{'es' if n != 1 else ''}? Each is checked against Clever first: a push that is still "

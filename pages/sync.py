@@ -9,7 +9,7 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.sync import run_state, sync_in_progress
-from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "sync_all"
@@ -32,6 +32,7 @@ def sync_all(ctx: Context) -> None:
     if st.button("Sync all now", icon=":material/sync:", key="sync_all_button",
                  help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
         confirm.ask(SYNC_FLAG, True)
+    budget.sync_note(ctx, SYNC_FLAG)
     confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
                      "Sync now", lambda _: actions.sync_now(ctx, None))
     confirm.last_outcome(SYNC_FLAG)

@@ -20,6 +20,7 @@ from lmsdata.cli._common import (
     sandbox_option,
     settings_for,
 )
+from lmsdata.cli.budget import echo_retry_budget
 from lmsdata.pushes.log import LIST_COLUMNS, STATES
 from lmsdata.pushes.taxonomy import Category
 
@@ -159,7 +160,7 @@ def resolve_command(
 @click.option("--all-failed", is_flag=True, help="Every failed push (narrow it with --district/--category).")
 @click.option("--district", "district_id", default=None, metavar="ID", help="Only this district.")
 @_category_option
-@click.option("--dry-run", is_flag=True, help="Check what can be sent now (reads Clever), send nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the budget, check what can be sent (reads Clever), send nothing.")
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
               help="Districts retried at the same time.")
 @sandbox_option
@@ -190,6 +191,9 @@ def retry_command(
     if bool(push_ids) == all_failed:
         raise click.UsageError("give --push ID (one or more) or --all-failed, not both")
     settings = clever_settings(db_path, sandbox_url, "retry")
+    if dry_run:
+        echo_retry_budget(settings.db_path, list(push_ids), district_id=district_id, category=category,
+                          concurrency=concurrency)  # fmt: skip
     progress = _Progress()
     try:
         with CleverClient.from_settings(settings) as client:

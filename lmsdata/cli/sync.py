@@ -19,6 +19,7 @@ from lmsdata.cli._common import (
     sandbox_option,
     settings_for,
 )
+from lmsdata.cli.budget import echo_sync_budget
 from lmsdata.errors import CleverError
 
 TABLE_COLUMNS = (
@@ -61,6 +62,7 @@ class _ProgressLine:
 @click.option("--district", "district_ids", multiple=True, metavar="ID", help="Only this district (repeatable).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Districts pulled at the same time.")
+@click.option("--dry-run", is_flag=True, help="Print the projected requests per token and the time; pull nothing.")
 @sandbox_option
 @db_option
 @actor_option
@@ -69,6 +71,7 @@ def sync_command(
     full: bool,
     district_ids: tuple[str, ...],
     concurrency: int,
+    dry_run: bool,
     sandbox_url: str | None,
     db_path: Path | None,
     actor: str | None,
@@ -82,6 +85,9 @@ def sync_command(
     from lmsdata.sync import SyncAlreadyRunning, sync
 
     settings = clever_settings(db_path, sandbox_url, "sync")
+    if dry_run:
+        echo_sync_budget(settings.db_path, list(district_ids), full=full, concurrency=concurrency)
+        return
     try:
         with CleverClient.from_settings(settings) as client:
             result = sync(

@@ -97,6 +97,9 @@ def plan_districts(seed: int, scale: str) -> list[DistrictPlan]:
     return plans
 
 
+ROLLOVER_DAYS = {1: 3, 3: 12}  # district index % 5 -> days since its new term started (term readiness demo)
+
+
 def district_identity(seed: int, index: int) -> tuple[str, str]:
     """(name, e-mail domain) without generating the district, so listings stay cheap at any scale.
 
@@ -387,6 +390,10 @@ class _Generator:
         year = int(iso(self.now - 200 * DAY)[:4])
         spans = ((f"Fall {year}", f"{year}-08-15", f"{year}-12-20"),
                  (f"Spring {year + 1}", f"{year + 1}-01-06", f"{year + 1}-06-05"))
+        rollover = ROLLOVER_DAYS.get(self.plan.index % 5)  # a few districts are in a new term's first weeks
+        if rollover is not None:
+            start = self.now - rollover * DAY
+            spans = (spans[0], (f"New term {year + 1}", iso(start)[:10], iso(start + 150 * DAY)[:10]))
         return [{"id": self.next_id(Kind.TERM), "district": self.did, "name": name,
                  "start_date": f"{start}T00:00:00.000Z", "end_date": f"{end}T00:00:00.000Z"}
                 for name, start, end in spans]

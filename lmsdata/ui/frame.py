@@ -42,6 +42,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/sync.py", "Sync log", "sync", ":material/history:"),
     ("pages/invitations.py", "Invitations", "invitations", ":material/mail:"),
     ("pages/audit.py", "Audit log", "audit", ":material/fact_check:"),
+    ("pages/readiness.py", "Term readiness", "readiness", ":material/event_available:"),
 )
 
 
