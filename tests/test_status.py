@@ -62,6 +62,11 @@ def test_sync_and_status_end_to_end(sandbox_and_url: tuple[Sandbox, str], db_pat
     by_id = {r["id"]: r for r in rows}
     assert by_id[victim]["health"] == "action_needed" and by_id[victim]["owner"] == "district"
     assert "No token for district" in by_id[victim]["last_sync_error"]
+    victim_reason = by_id[victim]["reasons"][0]  # the JSON carries every reason, most urgent first
+    assert (victim_reason["kind"], victim_reason["owner"]) == ("sync_error", "district")
+    assert "No token for district" in victim_reason["figure"]
+    healthy = [r for r in rows if r["health"] == "healthy"]
+    assert all(r["reasons"] == [] for r in healthy) and all(r["reasons"] for r in rows if r not in healthy)
     assert all(r["health"] in STATUS_BY_NAME for r in rows)
     for did in sandbox.district_ids():
         served_district = sandbox.district(did)

@@ -112,7 +112,7 @@ def emit(rows: Sequence[Mapping[str, Any]], output_format: str, columns: Iterabl
     if output_format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({c: _cell(v) if isinstance(v, (dict, list)) else v for c, v in r.items()} for r in rows)
         return
     if not rows:
         click.echo("(no rows)")
