@@ -11,7 +11,8 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.ui import actions, confirm, loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SYNC_FLAG = "district_sync"
 INVITE_FLAG = "district_invite"

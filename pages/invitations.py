@@ -6,7 +6,8 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.ui import actions, confirm, loaders, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SEND_FLAG = "invitations_send"
 ROW_FLAG = "invitations_row"  # {"action": "resend" | "cancel", "id": invitation id}

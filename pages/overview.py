@@ -8,7 +8,8 @@ import streamlit as st
 
 from lmsdata.health import STATUS_BY_NAME, urgency
 from lmsdata.ui import loaders, widgets
-from lmsdata.ui.frame import Context, page_path, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import page_path, show
 
 SORTS = {
     "Most urgent first": (["_urgency", "failed_pushes", "name"], [True, False, True]),

@@ -11,7 +11,8 @@ from lmsdata.access import Permission
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.ui import actions, confirm, loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000

@@ -9,7 +9,8 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.ui import actions, confirm, loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SYNC_FLAG = "sync_all"
 

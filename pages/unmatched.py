@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from lmsdata.ui import loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SHOWN_ROWS = 2000
 

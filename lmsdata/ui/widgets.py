@@ -13,7 +13,7 @@ from lmsdata.health import OWNERS, STATUS_BY_NAME, STATUSES, parse_time
 from lmsdata.ui import loaders
 
 if TYPE_CHECKING:
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 # Streamlit's badge colour for each status (the table cells use the health model's own colours).
 BADGE = {
