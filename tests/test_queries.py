@@ -49,8 +49,14 @@ def test_unsynced_sections_carry_school_and_teacher(db: sqlite_utils.Database) -
 def test_readiness_follows_the_cache_state(db: sqlite_utils.Database) -> None:
     """A push blocked on an unmatched student looks ready once a sync sees the student matched."""
     ready = dict(zip(*[queries.failed_pushes(db)[c] for c in ("id", "ready")], strict=True))
-    assert ready == {1: 0, 2: 1, 4: 1}
+    assert ready == {1: 0, 2: 1, 4: 0}  # 4 failed for a transient reason, but its section is not synced
     db.execute("UPDATE users SET synced_in_lms = 1 WHERE id = 'u-un1'")
+    assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {2}  # section s-un still not synced
+    db.execute("UPDATE sections SET synced_in_lms = 1 WHERE id = 's-un'")
+    assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {1, 2}
+    blocked = queries.failed_pushes(db).set_index("id").loc[4]  # its student is still unmatched
+    assert "student u-un2 is still not matched" in blocked["ready_reason"] and blocked["ready_owner"] == "district"
+    db.execute("UPDATE users SET synced_in_lms = 1 WHERE id = 'u-un2'")
     assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {1, 2, 4}
     db.execute("UPDATE districts SET lms_state = 'error' WHERE id = 'd-below'")
     assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {2}  # nothing goes to a district in error
