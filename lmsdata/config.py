@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 DEFAULT_API_URL = "https://api.clever.com"
 DEFAULT_OAUTH_URL = "https://clever.com"
 DEFAULT_DB_PATH = Path("cache") / "lmsdata.db"
+# Without credentials the dashboard runs the demo and the CLI reads the same file: one rule for both.
+DEMO_DB_PATH = DEFAULT_DB_PATH.with_name("demo.db")
 
 
 class ConfigError(ValueError):
@@ -85,7 +87,7 @@ def load_settings(
         client_secret=client_secret,
         api_url=_url("CLEVER_API_URL", values.get("CLEVER_API_URL", DEFAULT_API_URL)),
         oauth_url=_url("CLEVER_OAUTH_URL", values.get("CLEVER_OAUTH_URL", DEFAULT_OAUTH_URL)),
-        db_path=Path(db_path or values.get("LMSDATA_DB") or DEFAULT_DB_PATH),
+        db_path=Path(db_path or values.get("LMSDATA_DB") or (DEFAULT_DB_PATH if client_id else DEMO_DB_PATH)),
         smtp_url=smtp_url,
         mail_from=values.get("MAIL_FROM", Settings.mail_from),
         invitation_expiry_days=int(expiry),

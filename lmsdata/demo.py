@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsdata import audit
-from lmsdata.config import DEFAULT_DB_PATH, Settings
+from lmsdata.config import DEFAULT_DB_PATH, DEMO_DB_PATH, Settings
 from lmsdata.db import bump_data_version, connect
 
 DEMO_SEED = 7
@@ -54,9 +54,10 @@ class DemoEnvironment:
 
 def demo_db_path(configured: str | Path) -> Path:
     """The demo keeps its own file next to the default cache, so it never mixes with real data;
-    an explicitly configured path (LMSDATA_DB) is used as given."""
+    an explicitly configured path (LMSDATA_DB) is used as given. `load_settings` already picks
+    DEMO_DB_PATH without credentials; this keeps a default path given by hand on the demo's file."""
     configured = Path(configured)
-    return configured.with_name("demo.db") if configured == DEFAULT_DB_PATH else configured
+    return DEMO_DB_PATH if configured == DEFAULT_DB_PATH else configured
 
 
 def start(db_path: str | Path, *, seed: int = DEMO_SEED, scale: str = "demo") -> DemoEnvironment:

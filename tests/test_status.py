@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from lmsdata import demo
 from lmsdata.cli import cli
+from lmsdata.config import DEMO_DB_PATH, load_settings
 from lmsdata.db import connect
 from lmsdata.health import STATUS_BY_NAME
 from lmsdata.sandbox import Sandbox
@@ -112,3 +114,21 @@ def test_a_mistyped_district_fails_without_leaving_a_row(sandbox_and_url: tuple[
 def test_status_without_a_cache_says_to_sync_first(tmp_path: Path) -> None:
     result = run("status", "--db", str(tmp_path / "missing.db"))
     assert result.exit_code == 2 and "run `lmsdata sync` first" in result.stderr
+
+
+def test_status_without_credentials_reads_the_demo_the_dashboard_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scripts/demo` builds cache/demo.db; `lmsdata status` with no credentials shows those districts."""
+    monkeypatch.chdir(tmp_path)
+    env = demo.start(demo.demo_db_path(load_settings(env={}).db_path))
+    try:
+        demo.build(env)
+    finally:
+        env.close()
+    with connect(DEMO_DB_PATH) as db:
+        names = {r["name"] for r in db.query("SELECT name FROM districts")}
+    rows = json.loads(run("status", "--format", "json", env=NO_CREDENTIALS).output)
+    assert names and {r["name"] for r in rows} == names
+    table = run("status", env=NO_CREDENTIALS).output
+    assert all(name in table for name in names)
