@@ -10,7 +10,7 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, confirm, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -31,7 +31,7 @@ def render(ctx: Context) -> None:
     frame = loaders.district_health(ctx)
     matches = frame[frame["id"] == district_id]
     if row is None or matches.empty:
-        st.warning(f"The cache has no district with id `{district_id}`. Pick one from the list above.")
+        st.warning(f"The cache has no district with id {safe.text(district_id)}. Pick one from the list above.")
         return
     health = matches.iloc[0]
     header(ctx, row, health)
@@ -46,7 +46,7 @@ def pick(names: dict[str, str]) -> str | None:
     ids = list(names)
     if wanted and wanted not in names:
         st.title("District")
-        st.warning(f"The cache has no district with id `{wanted}`. Pick one below.")
+        st.warning(f"The cache has no district with id {safe.text(wanted)}. Pick one below.")
         wanted = None
     chosen = st.selectbox(
         "District", ids, index=ids.index(wanted) if wanted else None, format_func=lambda d: f"{names[d]} · {d}",
@@ -62,11 +62,11 @@ def pick(names: dict[str, str]) -> str | None:
 
 
 def header(ctx: Context, row: dict, health: pd.Series) -> None:
-    st.title(row["name"])
+    st.title(safe.text(row["name"]))
     widgets.status_badge(health["health"])
-    st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {health['next_step']}")
+    st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {safe.text(health['next_step'])}")
     if row.get("last_sync_error"):
-        st.error(f"The last pull of this district failed: {row['last_sync_error']}")
+        st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
     cols = st.columns(6)
     cols[0].metric("LMS", row.get("lms_type") or "(none)")
     cols[1].metric("lms_state", row.get("lms_state") if row.get("lms_state") is not None else "(null)")
@@ -86,7 +86,7 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     contact = " · ".join(str(v) for v in (row.get("contact_name"), row.get("contact_title"), row.get("contact_email"))
                          if v)
     if contact:
-        st.caption(f"District contact: {contact}")
+        st.caption(f"District contact: {safe.text(contact)}")
 
 
 def trend(ctx: Context, district_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lmsdata.access import Permission
-from lmsdata.ui import actions, confirm, loaders, widgets
+from lmsdata.ui import actions, confirm, loaders, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -116,7 +116,7 @@ def demo_mailbox(ctx: Context) -> None:
     with st.expander(f"Demo mailbox: {len(messages)} message(s) the local mail sink received",
                      icon=":material/inbox:"):
         for message in reversed(messages[-20:]):
-            st.markdown(f"**{message['Subject']}** → {message['To']}")
+            st.markdown(f"**{safe.text(message['Subject'])}** → {safe.text(message['To'])}")
             st.text(message.get_content()[:1500])
 
 

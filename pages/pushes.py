@@ -10,7 +10,7 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, confirm, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -153,14 +153,17 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
     student = {"name": push["student"], "email": push["student_email"]}
     visible = unmasked or not push["student_id"] or privacy.revealed(push["student_id"]) is not None
     with st.container(border=True):
-        st.markdown(f"**Push {push_id}** · {push['kind']} · {push['state']} · {push['district']}")
+        st.markdown(f"**Push {push_id}** · {safe.text(push['kind'])} · {safe.text(push['state'])} · "
+                    f"{safe.text(push['district'])}")
         found = category(push["category"]) if push["category"] else None
         if found:
             st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
         if push["student_id"] and visible:
-            st.markdown(f"Student: **{student['name']}** · {student['email']} · `{push['student_id']}`")
+            st.markdown(f"Student: **{safe.text(student['name'])}** · {safe.text(student['email'])} · "
+                        f"{safe.text(push['student_id'])}")
         elif push["student_id"]:
-            st.markdown(f"Student: **{mask_name(student['name'])}** · {mask_email(student['email'])}")
+            st.markdown(f"Student: **{safe.text(mask_name(student['name']))}** · "
+                        f"{safe.text(mask_email(student['email']))}")
             privacy.reveal_button(ctx, push["student_id"], reason=f"push {push_id}", key=f"reveal_{push_id}")
         payload = json.loads(push["payload"] or "{}")
         st.json(payload if visible else privacy.mask_text(payload, student), expanded=False)
