@@ -17,6 +17,7 @@ from typing import Any
 
 from lmsdata.config import ConfigError
 from lmsdata.pushes.taxonomy import Category
+from lmsdata.wording import plural
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,13 @@ class Health:
 
 
 _URGENCY = {s.name: i for i, s in enumerate(STATUSES)}
+
+
+def healthy_share(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(healthy, connected) over status rows (`lms_state`, `health`): the Overview's "Healthy" counts
+    only districts with LMS Connect set up, so districts never connected do not dilute it."""
+    connected = [r for r in rows if (r.get("lms_state") or "").strip()]
+    return sum(r.get("health") == "healthy" for r in connected), len(connected)
 
 
 def urgency(status: str) -> int:
@@ -492,15 +500,6 @@ def _category(slug: str | None) -> Category | None:
         return Category.from_slug(slug) if slug else None
     except ValueError:
         return None
-
-
-def plural(count: int | None, noun: str) -> str:
-    """'1 district', '2 districts', '3 grade pushes': the one rule every message uses."""
-    n = int(count or 0)
-    if n == 1:
-        return f"1 {noun}"
-    ending = "es" if noun.endswith(("s", "sh", "ch", "x")) else "s"
-    return f"{n} {noun}{ending}"
 
 
 def _notes(row: Mapping[str, Any]) -> list[str]:

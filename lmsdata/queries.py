@@ -19,6 +19,7 @@ from lmsdata.pushes import readiness
 
 FAILED_STATES = ("failed", "unknown")
 OPEN_INVITATION_STATES = ("sent",)
+SETUP_STATES = ("pending_authorization", "initial_sync_processing", "matching_in_progress")
 
 
 def _frame(
@@ -57,7 +58,9 @@ def freshness(db: sqlite_utils.Database) -> dict[str, Any]:
 
 
 def headline(db: sqlite_utils.Database, now: datetime) -> dict[str, int]:
-    """The counts the Overview shows above its table (those not derived from district health)."""
+    """The counts the Overview shows above its table (those not derived from district health).
+
+    `unmatched_students` counts districts past setup only (see `SETUP_STATES`)."""
     day, week = _iso(now - timedelta(days=1)), _iso(now - timedelta(days=7))
     failed = db.execute(
         "SELECT SUM(updated_at >= ?), SUM(updated_at >= ?), COUNT(*) FROM pushes WHERE state = 'failed'", [day, week]
@@ -65,7 +68,12 @@ def headline(db: sqlite_utils.Database, now: datetime) -> dict[str, int]:
     invitations = db.execute(
         f"SELECT COUNT(*) FROM invitations WHERE state IN ({_in(OPEN_INVITATION_STATES)})", list(OPEN_INVITATION_STATES)
     ).fetchone()[0]
-    unmatched = db.execute("SELECT COALESCE(SUM(unmatched_students), 0) FROM districts").fetchone()[0]
+    # Unmatched students count only where setup is over: while Clever matches, low numbers are expected.
+    unmatched = db.execute(
+        f"SELECT COALESCE(SUM(unmatched_students), 0) FROM districts WHERE COALESCE(lms_state, '') != '' "
+        f"AND lms_state NOT IN ({_in(SETUP_STATES)})",
+        list(SETUP_STATES),
+    ).fetchone()[0]
     return {
         "failed_last_day": int(failed[0] or 0),
         "failed_last_week": int(failed[1] or 0),

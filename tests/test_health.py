@@ -15,14 +15,15 @@ from lmsdata.health import (
     STATUSES,
     Thresholds,
     assess,
+    healthy_share,
     matched_percentages,
-    plural,
     state_since,
     transitions,
     urgency,
 )
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.sync import NoToken
+from lmsdata.wording import lms_name, plural, possessive
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 FRESH = "2026-11-27T06:00:00.000Z"  # 6 hours before NOW
@@ -486,3 +487,16 @@ def test_failed_pushes_by_category_take_the_category_owner_and_step() -> None:
                                                      (3, "grade push", "3 grade pushes")])  # fmt: skip
 def test_plural(count: int, noun: str, text: str) -> None:
     assert plural(count, noun) == text
+
+
+def test_possessive_and_lms_names() -> None:
+    assert possessive("Burlington County Schools") == "Burlington County Schools'"
+    assert possessive("Gary ISD") == "Gary ISD's"
+    assert [lms_name(t) for t in ("google_classroom", "canvas", "schoology", None, "moodle")] == [
+        "Google Classroom", "Canvas", "Schoology", "", "Moodle"]  # fmt: skip
+
+
+def test_healthy_share_counts_connected_districts_only() -> None:
+    rows = [{"lms_state": "success", "health": "healthy"}, {"lms_state": "success", "health": "stale"},
+            {"lms_state": "", "health": "not_connected"}, {"lms_state": None, "health": "not_connected"}]  # fmt: skip
+    assert healthy_share(rows) == (1, 2)

@@ -25,6 +25,8 @@ def test_headline_counts_failed_pushes_by_age_and_open_invitations(db: sqlite_ut
                       "unmatched_students": 2}
     db.execute("UPDATE pushes SET updated_at = '2020-01-01T00:00:00.000Z' WHERE id = 1")
     assert queries.headline(db, NOW)["failed_last_week"] == 2
+    db.execute("UPDATE districts SET lms_state = 'matching_in_progress' WHERE id = 'd-below'")
+    assert queries.headline(db, NOW)["unmatched_students"] == 0  # still setting up: not counted
 
 
 def test_unmatched_users_filters_and_search(db: sqlite_utils.Database) -> None:
