@@ -334,7 +334,7 @@ def failure_clusters(db: sqlite_utils.Database) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     grouped["error"] = grouped["last_message"].map(error_signature)
     grouped["district_ids"] = grouped["district_ids"].fillna("").str.split(",")
-    grouped["last_status"] = grouped["last_status"].fillna(0).astype(int)
+    grouped["last_status"] = grouped["last_status"].astype("Int64")  # empty, not 0, for a push with no answer
     clusters = grouped.groupby(["kind", "last_status", "error", "category"], dropna=False, sort=False).agg(
         pushes=("pushes", "sum"),
         first_seen=("first_seen", "min"),

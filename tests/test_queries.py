@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlite_utils
 
@@ -72,6 +73,9 @@ def test_failures_group_by_category_and_cluster_across_districts(db: sqlite_util
     top = clusters.iloc[0]
     assert (top["error"], top["districts"], top["district_ids"]) == ("Service Unavailable", 2, ["d-below", "d-healthy"])
     assert top["lms_types"] == "canvas, schoology"
+    db.execute("UPDATE pushes SET last_status = NULL, last_message = 'No assignment id' WHERE id = 1")
+    never_sent = queries.failure_clusters(db).set_index("error").loc["No assignment id"]
+    assert pd.isna(never_sent["last_status"])  # it never reached Clever: no HTTP status, not 0
 
 
 def test_error_signature_blanks_ids_and_numbers() -> None:
