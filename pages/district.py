@@ -128,8 +128,8 @@ def sync(ctx: Context, row: dict, sync_col: Any) -> None:
     with sync_col:
         if st.button("Sync now", icon=":material/sync:", key="district_sync_button"):
             confirm.ask(SYNC_FLAG, row["id"])
-        confirm.question(SYNC_FLAG, f"Pull **{row['name']}** from Clever now?", "Sync now",
-                         lambda district_id: actions.sync_now(ctx, [district_id]))
+        confirm.question(SYNC_FLAG, f"Pull **{safe.text(row['name'])}** from Clever now?", "Sync now",
+                         lambda district_id: actions.sync_now(ctx, [district_id]), keep_label="Don't sync")
         confirm.last_outcome(SYNC_FLAG)
 
 

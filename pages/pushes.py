@@ -16,6 +16,8 @@ from lmsdata.ui.frame import show
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000
+TABLE_KEY = "pushes_table"
+NAMED_IN_QUESTION = 10  # pushes named one by one in the retry question; the rest are counted
 
 
 def category(slug: str) -> Category | None:
@@ -117,33 +119,51 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     )
     st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
                "retry them or to see their attempts")
-    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row", key="pushes_table",
+    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row",
+                         key=widgets.selection_key(TABLE_KEY),
                          column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS)})
-    chosen = [int(rows.iloc[i]["id"]) for i in widgets.selected_rows(event)]
+    picked = [i for i in widgets.selected_rows(event) if i < len(rows)]
+    chosen = [int(rows.iloc[i]["id"]) for i in picked]
     if ctx.can(Permission.RETRY):
-        retry_buttons(ctx, groups, chosen)
+        retry_buttons(ctx, groups, rows.iloc[picked], unmasked=unmasked)
     if chosen:
         details(ctx, chosen[0], unmasked=unmasked)
 
 
-def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: list[int]) -> None:
+def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: pd.DataFrame, *, unmasked: bool) -> None:
+    """The two retry buttons; the confirmation names every push it will touch, and clears the selection."""
     ready_total = int(groups["ready"].sum())
     left, right, _ = st.columns([2, 2, 4])
-    if left.button(f"Retry selected ({len(chosen)})", disabled=not chosen, key="pushes_retry_selected"):
-        confirm.ask(RETRY_FLAG, {"push_ids": chosen})
+    if left.button(f"Retry selected ({len(chosen)})", disabled=chosen.empty, key="pushes_retry_selected"):
+        confirm.ask(RETRY_FLAG, named_pushes(chosen, unmasked=unmasked))
     if right.button(f"Retry all that look ready ({ready_total:,})", disabled=not ready_total, key="pushes_retry_ready"):
-        ready_ids = loaders.failed_pushes(ctx.db_path, ctx.data_version, ready_only=True, limit=None)["id"]
-        confirm.ask(RETRY_FLAG, {"push_ids": [int(i) for i in ready_ids]})
+        ready = loaders.failed_pushes(ctx.db_path, ctx.data_version, ready_only=True, limit=None)
+        confirm.ask(RETRY_FLAG, named_pushes(ready, unmasked=unmasked))
     payload = confirm.pending(RETRY_FLAG)
     if payload:
         n = len(payload["push_ids"])
+        listed = "; ".join(payload["names"][:NAMED_IN_QUESTION])
+        more = f"; and {n - NAMED_IN_QUESTION:,} more" if n > NAMED_IN_QUESTION else ""
         confirm.question(
             RETRY_FLAG,
-            f"Retry {n:,} push{'es' if n != 1 else ''}? Each is checked against Clever first: a push that is still "
-            "blocked is skipped with its reason, and only the newest grade per student and assignment is sent.",
-            "Retry now",
+            f"Retry {n:,} push{'es' if n != 1 else ''} ({safe.text(listed)}{more})? Each is checked against Clever "
+            "first: a push that is still blocked is skipped with its reason, and only the newest grade per student "
+            "and assignment is sent.",
+            f"Retry {n:,} push{'es' if n != 1 else ''}",
             lambda p: actions.retry(ctx, p["push_ids"]),
+            keep_label="Don't retry",
+            after=lambda: widgets.clear_selection(TABLE_KEY),
         )
+
+
+def named_pushes(rows: pd.DataFrame, *, unmasked: bool) -> dict[str, list]:
+    """Push ids and how the question names each: 'push 142 · G. H. · essay-3' (student masked unless revealed)."""
+    shown = privacy.mask_students(rows, everything=unmasked)
+    names = [
+        " · ".join(part for part in (f"push {int(row['id'])}", row.get("student"), row.get("assignment_key")) if part)
+        for _, row in shown.iterrows()
+    ]
+    return {"push_ids": [int(i) for i in rows["id"]], "names": names}
 
 
 def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:

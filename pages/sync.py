@@ -33,7 +33,7 @@ def sync_all(ctx: Context) -> None:
                  help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
         confirm.ask(SYNC_FLAG, True)
     confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
-                     "Sync now", lambda _: actions.sync_now(ctx, None))
+                     "Sync now", lambda _: actions.sync_now(ctx, None), keep_label="Don't sync")
     confirm.last_outcome(SYNC_FLAG)
 
 

@@ -91,6 +91,14 @@ def texts(at: AppTest) -> str:
     return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", "\n".join(str(p) for p in parts))  # escaped marks read as themselves
 
 
+def select_rows(at: AppTest, base: str, rows: list[int]) -> AppTest:
+    """Tick these rows of the selectable table `base`, under the key it has now (a new one after each action)."""
+    generation = at.session_state[f"{base}__generation"] if f"{base}__generation" in at.session_state else 0  # noqa: SIM401 (no .get on AppTest state)
+    at.session_state[base if not generation else f"{base}_{generation}"] = {
+        "selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
 def table(at: AppTest, index: int = 0):  # type: ignore[no-untyped-def]
     return at.dataframe[index].value
 
@@ -271,9 +279,11 @@ def test_retry_asks_for_confirmation_and_cancel_does_nothing(cache: Path) -> Non
     at.session_state["pushes_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     at.button(key="pushes_retry_selected").click().run()
-    assert "Retry 1 push?" in texts(at)
+    assert "Retry 1 push (push " in texts(at)
+    assert at.button(key="pushes_retry_yes").label == "Retry 1 push"
     at.button(key="pushes_retry_no").click().run()
-    assert "Retry 1 push?" not in texts(at)
+    assert "Retry 1 push (" not in texts(at)
+    assert at.button(key="pushes_retry_selected").disabled  # "Don't retry" also clears the selection
     with connect(cache) as db:
         assert db.execute("SELECT COUNT(*) FROM push_attempts").fetchone()[0] == 4
 

@@ -106,6 +106,18 @@ def district_url(district_id: str) -> str:
     return f"district?district={district_id}"
 
 
+def selection_key(base: str) -> str:
+    """The key of a selectable table now: a new key after `clear_selection`, so the browser forgets its ticks."""
+    generation = st.session_state.get(f"{base}__generation", 0)
+    return base if not generation else f"{base}_{generation}"
+
+
+def clear_selection(base: str) -> None:
+    """After an action: nothing stays ticked (a kept selection would point at other rows once the table changes)."""
+    st.session_state.pop(selection_key(base), None)
+    st.session_state[f"{base}__generation"] = st.session_state.get(f"{base}__generation", 0) + 1
+
+
 def selected_rows(event: Any) -> list[int]:
     """Positional rows of a dataframe selection event (empty when nothing is selected)."""
     try:
