@@ -101,8 +101,23 @@ def _env_name(field_name: str) -> str:
     return _ENV_PREFIX + field_name.upper()
 
 
+class _Labelled:
+    """The words for a verdict's `status` and `owner`."""
+
+    status: str
+    owner: str
+
+    @property
+    def label(self) -> str:
+        return STATUS_BY_NAME[self.status].label
+
+    @property
+    def owner_label(self) -> str:
+        return OWNERS[self.owner]
+
+
 @dataclass(frozen=True)
-class Reason:
+class Reason(_Labelled):
     """One live problem of a district: what it is, the status it implies, who acts and how."""
 
     kind: str  # stale_sync | unmatched_students | sis_error | failed_pushes | not_connected | ... (see docs)
@@ -112,17 +127,9 @@ class Reason:
     figure: str  # the fact behind it, in words, e.g. "Clever last received LMS data 8 days ago (limit 48 h)."
     detail: str = ""  # a sub-kind where one exists, e.g. the failure category of failed pushes
 
-    @property
-    def label(self) -> str:
-        return STATUS_BY_NAME[self.status].label
-
-    @property
-    def owner_label(self) -> str:
-        return OWNERS[self.owner]
-
 
 @dataclass(frozen=True)
-class Health:
+class Health(_Labelled):
     status: str
     owner: str  # district | clever_support | partner | nobody
     next_step: str
@@ -130,16 +137,8 @@ class Health:
     notes: list[str] = field(default_factory=list)  # facts worth showing that change nothing
 
     @property
-    def label(self) -> str:
-        return STATUS_BY_NAME[self.status].label
-
-    @property
     def colour(self) -> str:
         return STATUS_BY_NAME[self.status].colour
-
-    @property
-    def owner_label(self) -> str:
-        return OWNERS[self.owner]
 
     @property
     def explanation(self) -> list[str]:
