@@ -65,6 +65,7 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     st.title(safe.text(row["name"]))
     widgets.status_badge(health["health"])
     st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {safe.text(health['next_step'])}")
+    problems(health)
     if row.get("last_sync_error"):
         st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
     cols = st.columns(6)
@@ -87,6 +88,26 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
                          if v)
     if contact:
         st.caption(f"District contact: {safe.text(contact)}")
+
+
+def problems(health: pd.Series) -> None:
+    """Every live reason with its owner, the figure behind it and its next step (not only the most urgent)."""
+    reasons = health.get("reasons")
+    if not isinstance(reasons, list) or not reasons:
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Problem": [widgets.status_label(r["status"]) for r in reasons],
+                "What we see": [r["figure"] for r in reasons],
+                "Owner": [widgets.owner_label(r["owner"]) for r in reasons],
+                "Next step": [r["next_step"] for r in reasons],
+            }
+        ),
+        hide_index=True, key="district_problems",
+        column_config={"What we see": st.column_config.TextColumn(width="large"),
+                       "Next step": st.column_config.TextColumn(width="large")},
+    )
 
 
 def trend(ctx: Context, district_id: str) -> None:

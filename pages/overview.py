@@ -99,8 +99,12 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
     now = ctx.now
     view = pd.DataFrame(
         {
+            # the answer first, so it fits 1280 px without scrolling: status, district, owner, next step, problems
             "Status": widgets.pills(shown["health"].map(widgets.status_label)),
             "District": shown["name"],
+            "Owner": shown["owner"].map(widgets.owner_label),
+            "Next step": shown["next_step"],
+            "Problems": shown["reasons"].map(widgets.reasons_cell) if "reasons" in shown else "",
             "LMS": shown["lms_type"].fillna(""),
             "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
             "Students %": shown["matched_students"],
@@ -112,8 +116,6 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Failed pushes": shown["failed_pushes"],
             "Last LMS sync": shown["last_lms_sync"].map(lambda v: widgets.age(v, now)),
             "Last pull": shown["last_pulled_at"].map(lambda v: widgets.age(v, now)),
-            "Owner": shown["owner"].map(widgets.owner_label),
-            "Next step": shown["next_step"],
             "Open": shown["id"].map(widgets.district_url),
         }
     )
@@ -131,7 +133,9 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Teachers %": st.column_config.ProgressColumn(**percent),
             "Sections %": st.column_config.ProgressColumn(**percent),
             "Open": st.column_config.LinkColumn(display_text="open"),
-            "Next step": st.column_config.TextColumn(width="large"),
+            "Next step": st.column_config.TextColumn(width="large", help="The most urgent problem's next step: "
+                                                     "click a cell for the whole text, the district for all"),
+            "Problems": st.column_config.TextColumn(width="medium", help="Every live problem, most urgent first"),
         },
     )
     rows = widgets.selected_rows(event)

@@ -15,8 +15,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lmsdata.db import connect
+from lmsdata.db import bump_data_version, connect
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
+from tests.ui_fixtures import at as at_time
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -380,3 +381,19 @@ def test_damaged_cache_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPat
             at.switch_page(f"pages/{page}.py").run()
         assert not at.exception
         assert "cannot be read" in at.error[0].value and "lmsdata sync --full" in at.error[0].value
+
+
+def test_a_district_with_three_problems_shows_all_three(cache: Path) -> None:
+    with connect(cache) as db, db.conn:  # stale LMS sync, matching below target and a failed pull at once
+        db.execute("UPDATE districts SET last_lms_sync = ?, last_sync_error = 'HTTP 503 from Clever' "
+                   "WHERE id = 'd-below'", [at_time(days=8)])
+        bump_data_version(db)
+    at = open_page("district", district="d-below")
+    problems = next(d.value for d in at.dataframe if "What we see" in d.value.columns)
+    seen = " | ".join(problems["What we see"])
+    assert "8 days ago" in seen and "HTTP 503 from Clever" in seen and "60% of students matched" in seen
+    assert {"Action needed", "Stale", "Matching below target"} <= set(problems["Problem"])
+    assert all(problems["Next step"].str.len() > 0)
+    overview = open_page()
+    row = table(overview).set_index("District").loc["Riverside Unified"]
+    assert {"Action needed ×2", "Stale ×2", "Matching below target ×3"} == set(row["Problems"].split(" · "))

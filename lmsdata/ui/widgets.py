@@ -71,6 +71,17 @@ def owner_label(owner: str) -> str:
     return OWNERS.get(owner, owner)
 
 
+def reasons_cell(reasons: Any) -> str:
+    """Every live reason of a district in one short cell: 'Stale · Below target · Action needed'."""
+    if not isinstance(reasons, list):
+        return ""
+    counts: dict[str, int] = {}
+    for reason in reasons:  # most urgent first, kept in that order
+        label = status_label(reason["status"])
+        counts[label] = counts.get(label, 0) + 1
+    return " · ".join(label if n == 1 else f"{label} ×{n}" for label, n in counts.items())
+
+
 def empty(message: str) -> None:
     """An empty state that says what to do next."""
     st.info(message, icon=":material/inbox:")
