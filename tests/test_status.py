@@ -124,8 +124,16 @@ def test_status_without_credentials_reads_the_demo_the_dashboard_built(
     env = demo.start(demo.demo_db_path(load_settings(env={}).db_path))
     try:
         demo.build(env)
+        # While the demo runs, the CLI reaches its sandbox with `--sandbox demo`, without credentials.
+        synced = run("sync", "--sandbox", "demo", env=NO_CREDENTIALS)
+        assert synced.exit_code == 0, synced.output
+        dry = run("retry", "--all-failed", "--dry-run", "--sandbox", "demo", "--format", "json", env=NO_CREDENTIALS)
+        assert dry.exit_code == 0, dry.output
+        assert any(item["outcome"] == "ready" for item in json.loads(dry.stdout))
     finally:
         env.close()
+    stopped = run("sync", "--sandbox", "demo", env=NO_CREDENTIALS)
+    assert stopped.exit_code != 0  # the demo is gone: a plain error, not a hang
     with connect(DEMO_DB_PATH) as db:
         names = {r["name"] for r in db.query("SELECT name FROM districts")}
     rows = json.loads(run("status", "--format", "json", env=NO_CREDENTIALS).output)

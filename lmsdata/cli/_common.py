@@ -58,13 +58,23 @@ def sandbox_option(func: F) -> F:
         "sandbox_url",
         default=None,
         metavar="URL",
-        help="Talk to a running `lmsdata sandbox` at this URL instead of Clever.",
+        help="Talk to a running `lmsdata sandbox` at this URL instead of Clever; `demo`: the running "
+        "demo's sandbox (`scripts/demo`).",
     )(func)
 
 
 def clever_settings(db_path: Path | None, sandbox_url: str | None, command: str) -> Settings:
     """Settings for a command that talks to Clever (or to `--sandbox URL`); refuses plainly without credentials."""
     settings = settings_for(db_path)
+    if sandbox_url == "demo":
+        from lmsdata.demo import demo_settings
+
+        demo = demo_settings(settings.db_path)
+        if demo is None:
+            raise click.UsageError(
+                f"No running demo recorded in {settings.db_path}: start it with `scripts/demo` and keep it open."
+            )
+        return demo
     if sandbox_url:
         from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
