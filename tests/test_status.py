@@ -130,6 +130,13 @@ def test_status_without_credentials_reads_the_demo_the_dashboard_built(
         dry = run("retry", "--all-failed", "--dry-run", "--sandbox", "demo", "--format", "json", env=NO_CREDENTIALS)
         assert dry.exit_code == 0, dry.output
         assert any(item["outcome"] == "ready" for item in json.loads(dry.stdout))
+        with connect(DEMO_DB_PATH) as db:
+            open_ones = {r["district_id"] for r in db.query("SELECT district_id FROM invitations WHERE state = 'sent'")}
+            uninvited = [r["id"] for r in db.query("SELECT id FROM districts WHERE COALESCE(lms_state, '') = ''")
+                         if r["id"] not in open_ones]  # fmt: skip
+        invited = run("invite", uninvited[0], "--email", "it@district.example.org", env=NO_CREDENTIALS)
+        assert invited.exit_code == 0, invited.output
+        assert env.mail_sink.messages[-1]["To"] == "it@district.example.org"  # the demo's own mail sink
     finally:
         env.close()
     stopped = run("sync", "--sandbox", "demo", env=NO_CREDENTIALS)
