@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lmsdata.health import STATUS_BY_NAME, urgency
-from lmsdata.ui import loaders, widgets
+from lmsdata.ui import links, loaders, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import page_path, show
 
@@ -69,15 +69,25 @@ def status_chart(frame: pd.DataFrame) -> go.Figure:
 
 def table(ctx: Context, frame: pd.DataFrame) -> None:
     left, middle, right, search_col, sort_col = st.columns([2, 2, 2, 3, 2])
+    lms_choices = sorted(frame["lms_type"].fillna("").unique())
+    owner_choices = sorted(frame["owner"].unique())
+    links.seed("overview_status", "status", many=True, choices=STATUS_BY_NAME)
+    links.seed("overview_lms", "lms", many=True, choices=lms_choices)
+    links.seed("overview_owner", "owner", many=True, choices=owner_choices)
+    links.seed("overview_search", "q")
+    links.seed("overview_sort", "sort", choices=SORTS)
     statuses = left.multiselect(
         "Status", list(STATUS_BY_NAME), format_func=lambda s: STATUS_BY_NAME[s].label, key="overview_status"
     )
-    lms_types = middle.multiselect("LMS", sorted(frame["lms_type"].fillna("").unique()),
+    lms_types = middle.multiselect("LMS", lms_choices,
                                    format_func=lambda t: t or "(none)", key="overview_lms")
-    owners = right.multiselect("Owner", sorted(frame["owner"].unique()), format_func=widgets.owner_label,
+    owners = right.multiselect("Owner", owner_choices, format_func=widgets.owner_label,
                                key="overview_owner")
     search = search_col.text_input("Search", placeholder="district name or id", key="overview_search")
     sort = sort_col.selectbox("Sort by", list(SORTS), key="overview_sort")
+    for param, value in (("status", statuses), ("lms", lms_types), ("owner", owners), ("q", search.strip())):
+        links.keep(param, value)
+    links.keep("sort", sort, default=next(iter(SORTS)))
 
     shown = frame
     if statuses:

@@ -10,7 +10,7 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, confirm, loaders, privacy, safe, widgets
+from lmsdata.ui import actions, confirm, links, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -90,10 +90,15 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     st.subheader("Pushes")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
     c1, c2, c3 = st.columns([3, 3, 2])
+    links.seed("pushes_category", "category", many=True, choices=groups["category"])
+    links.seed("pushes_district", "district", many=True, choices=names)
+    links.seed("pushes_ready_only", "ready", flag=True)
     categories = tuple(c1.multiselect("Category", list(groups["category"]), key="pushes_category",
                                       format_func=lambda c: category(c).label if category(c) else c))
     district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
     ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
+    for param, value in (("category", list(categories)), ("district", list(district_ids)), ("ready", ready_only)):
+        links.keep(param, value)
     unmasked = privacy.bulk_toggle(ctx, "failed pushes: student names and e-mails", key="pushes_unmasked")
     rows = loaders.failed_pushes(ctx.db_path, ctx.data_version, district_ids=district_ids, categories=categories,
                                  ready_only=ready_only, limit=SHOWN_ROWS)
@@ -126,8 +131,23 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     chosen = [int(rows.iloc[i]["id"]) for i in picked]
     if ctx.can(Permission.RETRY):
         retry_buttons(ctx, groups, rows.iloc[picked], unmasked=unmasked)
+    linked = linked_push()
     if chosen:
+        st.query_params["push"] = str(chosen[0])
         details(ctx, chosen[0], unmasked=unmasked)
+    elif linked is not None:  # `/pushes?push=ID`: that push's details, even when filters hide its row
+        details(ctx, linked, unmasked=unmasked)
+    else:
+        st.query_params.pop("push", None)
+
+
+def linked_push() -> int | None:
+    """The push a deep link names, on the session's first run only (later the selection says which)."""
+    if st.session_state.get("pushes_link_opened"):
+        return None
+    st.session_state["pushes_link_opened"] = True
+    value = st.query_params.get("push", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: pd.DataFrame, *, unmasked: bool) -> None:

@@ -397,3 +397,23 @@ def test_a_district_with_three_problems_shows_all_three(cache: Path) -> None:
     overview = open_page()
     row = table(overview).set_index("District").loc["Riverside Unified"]
     assert {"Action needed ×2", "Stale ×2", "Matching below target ×3"} == set(row["Problems"].split(" · "))
+
+
+def test_filters_search_and_sort_live_in_the_url_and_a_copied_url_reopens_the_view(cache: Path) -> None:
+    at = open_page()
+    at.multiselect(key="overview_status").set_value(["action_needed", "below_target"]).run()
+    at.text_input(key="overview_search").set_value("river").run()
+    assert at.query_params["status"] == ["action_needed", "below_target"] and at.query_params["q"] == "river"
+    reopened = app()  # a new session, as a colleague opening the copied link
+    for key in at.query_params:
+        reopened.query_params[key] = at.query_params[key]
+    reopened.run()
+    assert list(table(reopened)["District"]) == list(table(at)["District"]) == ["Riverside Unified"]
+    assert reopened.text_input(key="overview_search").value == "river"
+
+
+def test_a_push_deep_link_opens_that_push(cache: Path) -> None:
+    at = open_page("pushes", push="1")
+    assert "**Push 1** · " in "\n".join(m.value for m in at.markdown)
+    at = open_page("pushes", push="not-a-push")
+    assert "**Push " not in "\n".join(m.value for m in at.markdown)
