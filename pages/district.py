@@ -13,6 +13,7 @@ from lmsdata.health import transitions
 from lmsdata.ui import actions, confirm, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import lms_name
 
 SYNC_FLAG = "district_sync"
 INVITE_FLAG = "district_invite"
@@ -69,8 +70,8 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     if row.get("last_sync_error"):
         st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
     cols = st.columns(6)
-    cols[0].metric("LMS", row.get("lms_type") or "(none)")
-    cols[1].metric("lms_state", row.get("lms_state") if row.get("lms_state") is not None else "(null)")
+    cols[0].metric("LMS", lms_name(row.get("lms_type")) or "(none)")
+    cols[1].metric("LMS state", row.get("lms_state") or "(none)", help="Clever's lms_state for this district")
     cols[2].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now))
     cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now))
     cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")

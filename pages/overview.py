@@ -10,6 +10,7 @@ from lmsdata.health import STATUS_BY_NAME, urgency
 from lmsdata.ui import links, loaders, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import page_path, show
+from lmsdata.wording import lms_name
 
 SORTS = {
     "Most urgent first": (["_urgency", "failed_pushes", "name"], [True, False, True]),
@@ -80,7 +81,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
         "Status", list(STATUS_BY_NAME), format_func=lambda s: STATUS_BY_NAME[s].label, key="overview_status"
     )
     lms_types = middle.multiselect("LMS", lms_choices,
-                                   format_func=lambda t: t or "(none)", key="overview_lms")
+                                   format_func=lambda t: lms_name(t) or "(none)", key="overview_lms")
     owners = right.multiselect("Owner", owner_choices, format_func=widgets.owner_label,
                                key="overview_owner")
     search = search_col.text_input("Search", placeholder="district name or id", key="overview_search")
@@ -115,8 +116,8 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Owner": shown["owner"].map(widgets.owner_label),
             "Next step": shown["next_step"],
             "Problems": shown["reasons"].map(widgets.reasons_cell) if "reasons" in shown else "",
-            "LMS": shown["lms_type"].fillna(""),
-            "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
+            "LMS": shown["lms_type"].fillna("").map(lms_name),
+            "LMS state": shown["lms_state"].fillna(""),
             "Students %": shown["matched_students"],
             "Teachers %": shown["matched_teachers"],
             "Sections %": shown["matched_sections"],

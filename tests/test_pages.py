@@ -174,7 +174,7 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     text = texts(at)
     assert "**Owner:**" in text and "**Next step:**" in text
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["lms_state"] == "success"
+    assert metrics["LMS state"] == "success" and metrics["LMS"] == "Schoology"
     assert metrics["Matched students"] == "60%"
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert [t["name"] for t in charts[0]["data"]] == ["students", "teachers", "sections"]
