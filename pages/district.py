@@ -10,6 +10,7 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
+from lmsdata.invitations import can_invite
 from lmsdata.ui import actions, confirm, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
@@ -156,6 +157,11 @@ def sync(ctx: Context, row: dict, sync_col: Any) -> None:
 
 
 def invite(ctx: Context, row: dict, invite_col: Any) -> None:
+    """The invitation form, only where the library would send one (`can_invite`: no lms_state yet)."""
+    allowed, why = can_invite(row)
+    if not allowed:
+        invite_col.caption(safe.text(why))
+        return
     with invite_col, st.expander("Send invitation", icon=":material/mail:"):
         with st.form("district_invite_form"):
             email = st.text_input("To", value=row.get("contact_email") or "")

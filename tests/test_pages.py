@@ -187,7 +187,10 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     pushes = next(f for f in frames if "assignment_key" in f.columns)
     assert "Grace Hopper" not in set(pushes["student"])  # masked outside the reveal
     assert at.button(key="district_sync_button")
-    assert at.text_input[0].value == "it@d-below.example.org"  # invitation prefilled from the contact
+    # already connected: no invitation is offered (the library would refuse it), the reason is said instead
+    assert "already set up for LMS Connect" in texts(at) and not any(b.label == "Send invitation" for b in at.button)
+    at = open_page("district", district="d-quiet")
+    assert at.text_input[0].value == "it@d-quiet.example.org"  # invitation prefilled from the contact
 
 
 def test_district_unknown_or_missing_id(cache: Path) -> None:
