@@ -25,9 +25,6 @@ from lmsdata.pushes.taxonomy import Category
 
 DEFAULT_LIMIT_PER_MINUTE = 1200
 LIMIT_ENV = "LMSDATA_CLEVER_RATE_LIMIT"
-SECTION_READS = {Category.SECTION_NOT_SYNCED.slug, Category.STUDENT_NOT_MATCHED.slug,
-                 Category.STUDENT_NOT_IN_SECTION.slug}  # fmt: skip
-USER_READS = {Category.STUDENT_NOT_MATCHED.slug, Category.STUDENT_NOT_IN_SECTION.slug}
 
 
 @dataclass(frozen=True)
@@ -107,14 +104,12 @@ def retry_requests(pushes: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, 
     writes: dict[str, int] = defaultdict(int)
     for push in newest.values():
         did = push["district_id"]
-        writes[did] += 0
-        if push.get("category") == Category.PAYLOAD_INVALID.slug:
-            continue  # the gate skips it without a request
-        writes[did] += 1
-        if push.get("category") in SECTION_READS:
-            sections[did].add(push["section_id"])
-        if push.get("category") in USER_READS and push.get("student_id"):
+        # the readiness check reads every push's section and student (once each per run), whatever
+        # its last failure; a payload Clever rejected is then skipped without its write
+        sections[did].add(push["section_id"])
+        if push.get("student_id"):
             users[did].add(push["student_id"])
+        writes[did] += push.get("category") != Category.PAYLOAD_INVALID.slug
     return {did: (n, 1 + n + len(sections[did]) + len(users[did])) for did, n in writes.items()}
 
 

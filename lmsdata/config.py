@@ -16,6 +16,8 @@ from lmsdata import inputs
 DEFAULT_API_URL = "https://api.clever.com"
 DEFAULT_OAUTH_URL = "https://clever.com"
 DEFAULT_DB_PATH = Path("cache") / "lmsdata.db"
+# Without credentials the dashboard runs the demo and the CLI reads the same file: one rule for both.
+DEMO_DB_PATH = DEFAULT_DB_PATH.with_name("demo.db")
 
 
 class ConfigError(ValueError):
@@ -93,7 +95,7 @@ def _settings(env: Mapping[str, str] | None, secrets: Mapping[str, Any] | None, 
         api_url=inputs.http_url("CLEVER_API_URL", values.get("CLEVER_API_URL", DEFAULT_API_URL)),
         oauth_url=inputs.http_url("CLEVER_OAUTH_URL", values.get("CLEVER_OAUTH_URL", DEFAULT_OAUTH_URL),
                                   "https://clever.com"),
-        db_path=Path(db_path or values.get("LMSDATA_DB") or DEFAULT_DB_PATH),
+        db_path=Path(db_path or values.get("LMSDATA_DB") or (DEFAULT_DB_PATH if client_id else DEMO_DB_PATH)),
         smtp_url=smtp_url,
         mail_from=inputs.header_text("MAIL_FROM", values.get("MAIL_FROM", Settings.mail_from)),
         invitation_expiry_days=expiry,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsdata import audit
-from lmsdata.config import DEFAULT_DB_PATH, Settings
+from lmsdata.config import DEFAULT_DB_PATH, DEMO_DB_PATH, Settings
 from lmsdata.db import bump_data_version, connect
 from lmsdata.gradebook.demo import reconcile_demo, stage_demo_gradebook
 
@@ -55,9 +55,10 @@ class DemoEnvironment:
 
 def demo_db_path(configured: str | Path) -> Path:
     """The demo keeps its own file next to the default cache, so it never mixes with real data;
-    an explicitly configured path (LMSDATA_DB) is used as given."""
+    an explicitly configured path (LMSDATA_DB) is used as given. `load_settings` already picks
+    DEMO_DB_PATH without credentials; this keeps a default path given by hand on the demo's file."""
     configured = Path(configured)
-    return configured.with_name("demo.db") if configured == DEFAULT_DB_PATH else configured
+    return DEMO_DB_PATH if configured == DEFAULT_DB_PATH else configured
 
 
 def start(db_path: str | Path, *, seed: int = DEMO_SEED, scale: str = "demo") -> DemoEnvironment:
@@ -78,7 +79,32 @@ def start(db_path: str | Path, *, seed: int = DEMO_SEED, scale: str = "demo") ->
         db_path=Path(db_path),
         smtp_url=sink.url,
     )
+    _record_endpoints(Path(db_path), server.url, sink.url)
     return DemoEnvironment(sandbox=sandbox, server=server, mail_sink=sink, settings=settings)
+
+
+_ENDPOINT_KEYS = ("demo_sandbox_url", "demo_smtp_url")
+
+
+def _record_endpoints(db_path: Path, sandbox_url: str, smtp_url: str) -> None:
+    """Where the running demo serves its sandbox and mail sink, so `--sandbox demo` finds them."""
+    with connect(db_path) as db, db.conn:
+        for key, value in zip(_ENDPOINT_KEYS, (sandbox_url, smtp_url), strict=True):
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+
+def demo_settings(db_path: Path) -> Settings | None:
+    """Settings that talk to the running demo's sandbox and mail sink (loopback, made-up
+    credentials), or None when no demo has recorded them in this cache."""
+    if not Path(db_path).exists():
+        return None
+    with connect(db_path) as db:
+        found = dict(db.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", list(_ENDPOINT_KEYS)).fetchall())
+    if len(found) != len(_ENDPOINT_KEYS):
+        return None
+    url = found["demo_sandbox_url"]
+    return replace(Settings(), client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET, api_url=url,
+                   oauth_url=url, db_path=Path(db_path), smtp_url=found["demo_smtp_url"])  # fmt: skip
 
 
 def is_built(db_path: str | Path) -> bool:

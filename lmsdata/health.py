@@ -1,8 +1,8 @@
 """District health: one set of rules that the CLI, `lmsdata status` and the dashboard all share.
 
 Pure functions over cache rows (no IO, `now` injected) so every rule is tested case by case.
-Each rule that fires yields a finding (status, owner, next step, reason); the most urgent finding
-decides the district's status, and every finding's reason is kept so nothing is hidden.
+Each rule that fires yields a `Reason` (kind, status, owner, next step, the figure behind it); the
+most urgent reason decides the district's status, and every reason is kept so nothing is hidden.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 from lmsdata import inputs
 from lmsdata.config import ConfigError
+from lmsdata.pushes.taxonomy import Category
+from lmsdata.wording import plural
 
 
 @dataclass(frozen=True)
@@ -121,20 +123,15 @@ def _env_name(field_name: str) -> str:
     return _ENV_PREFIX + field_name.upper()
 
 
-@dataclass(frozen=True)
-class Health:
+class _Labelled:
+    """The words for a verdict's `status` and `owner`."""
+
     status: str
-    owner: str  # district | clever_support | partner | nobody
-    next_step: str
-    reasons: list[str] = field(default_factory=list)
+    owner: str
 
     @property
     def label(self) -> str:
         return STATUS_BY_NAME[self.status].label
-
-    @property
-    def colour(self) -> str:
-        return STATUS_BY_NAME[self.status].colour
 
     @property
     def owner_label(self) -> str:
@@ -142,14 +139,43 @@ class Health:
 
 
 @dataclass(frozen=True)
-class _Finding:
-    status: str
-    owner: str
+class Reason(_Labelled):
+    """One live problem of a district: what it is, the status it implies, who acts and how."""
+
+    kind: str  # stale_sync | unmatched_students | sis_error | failed_pushes | not_connected | ... (see docs)
+    status: str  # the STATUSES name this problem alone implies
+    owner: str  # district | clever_support | partner | nobody
     next_step: str
-    reason: str
+    figure: str  # the fact behind it, in words, e.g. "Clever last received LMS data 8 days ago (limit 48 h)."
+    detail: str = ""  # a sub-kind where one exists, e.g. the failure category of failed pushes
+
+
+@dataclass(frozen=True)
+class Health(_Labelled):
+    status: str
+    owner: str  # district | clever_support | partner | nobody
+    next_step: str
+    reasons: list[Reason] = field(default_factory=list)  # every live problem, most urgent first
+    notes: list[str] = field(default_factory=list)  # facts worth showing that change nothing
+
+    @property
+    def colour(self) -> str:
+        return STATUS_BY_NAME[self.status].colour
+
+    @property
+    def explanation(self) -> list[str]:
+        """Every reason's figure, then the notes: the whole story in sentences."""
+        return [r.figure for r in self.reasons] + self.notes
 
 
 _URGENCY = {s.name: i for i, s in enumerate(STATUSES)}
+
+
+def healthy_share(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(healthy, connected) over status rows (`lms_state`, `health`): the Overview's "Healthy" counts
+    only districts with LMS Connect set up, so districts never connected do not dilute it."""
+    connected = [r for r in rows if (r.get("lms_state") or "").strip()]
+    return sum(r.get("health") == "healthy" for r in connected), len(connected)
 
 
 def urgency(status: str) -> int:
@@ -181,33 +207,36 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
     """
     t = thresholds or Thresholds.from_env()
     row = district_row
-    findings = [
+    problems = [
         *_sync_error_findings(row),
         *_lms_state_findings(row, now, t),
         *_freshness_findings(row, now, t),
         *_matching_findings(row, t),
-        *_push_findings(row, t),
     ]
+    problems += _sis_error_findings(row)
+    problems += _push_findings(row, t, problems)
     notes = _notes(row)
-    if not findings:
-        return Health("healthy", "nobody", "Nothing to do: grade passback works.", notes or ["Connected and matched."])
-    ranked = sorted(findings, key=lambda f: urgency(f.status))  # stable: rule order breaks ties
+    if not problems:
+        notes = notes or ["Connected and matched."]
+        return Health("healthy", "nobody", "Nothing to do: grade passback works.", [], notes)
+    ranked = sorted(problems, key=lambda r: urgency(r.status))  # stable: rule order breaks ties
     top = ranked[0]
-    return Health(top.status, top.owner, top.next_step, [f.reason for f in ranked] + notes)
+    return Health(top.status, top.owner, top.next_step, ranked, notes)
 
 
 def _state(row: Mapping[str, Any]) -> str:
     return (row.get("lms_state") or "").strip()
 
 
-def _sync_error_findings(row: Mapping[str, Any]) -> list[_Finding]:
+def _sync_error_findings(row: Mapping[str, Any]) -> list[Reason]:
     error = (row.get("last_sync_error") or "").strip()
     if not error:
         return []
     short = _shorten(error)
     if _REVOKED.search(error):
         return [
-            _Finding(
+            Reason(
+                "sync_error",
                 "action_needed",
                 "district",
                 "Ask the district admin to re-authorize this app in their Clever district dashboard "
@@ -217,7 +246,8 @@ def _sync_error_findings(row: Mapping[str, Any]) -> list[_Finding]:
         ]
     if _TRANSIENT.search(error):
         return [
-            _Finding(
+            Reason(
+                "sync_error",
                 "stale",
                 "nobody",
                 "Nothing yet: the next sync retries. If pulls keep failing for a day, check "
@@ -226,7 +256,8 @@ def _sync_error_findings(row: Mapping[str, Any]) -> list[_Finding]:
             )
         ]
     return [
-        _Finding(
+        Reason(
+            "sync_error",
             "stale",
             "partner",
             "Our last pull of this district failed: run `lmsdata sync --district "
@@ -236,7 +267,7 @@ def _sync_error_findings(row: Mapping[str, Any]) -> list[_Finding]:
     ]
 
 
-def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[_Finding]:
+def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[Reason]:
     state = _state(row)
     days = _age_days(row.get("lms_state_since"), now)
     stuck = days is not None and days > t.stuck_setup_days
@@ -247,7 +278,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
         return []
     if state == "pending_authorization":
         return [
-            _Finding(
+            Reason(
+                "stuck_setup" if stuck else "setting_up",
                 "action_needed" if stuck else "setting_up",
                 "partner",
                 "Approve the district's LMS Connect request in the Clever App Dashboard; if it is "
@@ -259,7 +291,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
         doing = "reading the LMS" if state == "initial_sync_processing" else "matching LMS records"
         if stuck:
             return [
-                _Finding(
+                Reason(
+                    "stuck_setup",
                     "action_needed",
                     "clever_support",
                     f"Open a ticket with Clever support: {doing} has taken {days:.0f} days. "
@@ -268,7 +301,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
                 )
             ]
         return [
-            _Finding(
+            Reason(
+                "setting_up",
                 "setting_up",
                 "nobody",
                 f"Wait: Clever is {doing}. No action unless this lasts more than {t.stuck_setup_days:g} days.",
@@ -277,7 +311,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
         ]
     if state == "error":
         return [
-            _Finding(
+            Reason(
+                "lms_error",
                 "action_needed",
                 "clever_support",
                 "Open a ticket with Clever support about the district's LMS connection error "
@@ -287,7 +322,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
         ]
     if state == "disconnected":
         return [
-            _Finding(
+            Reason(
+                "lms_disconnected",
                 "action_needed",
                 "district",
                 "Ask the district admin to reconnect their LMS in the Clever district dashboard "
@@ -296,7 +332,8 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
             )
         ]
     return [
-        _Finding(
+        Reason(
+            "unknown_lms_state",
             "action_needed",
             "partner",
             f"Clever reported an lms_state this tool does not know ({state!r}): check Clever's "
@@ -306,14 +343,15 @@ def _lms_state_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
     ]
 
 
-def _not_connected(row: Mapping[str, Any]) -> _Finding:
+def _not_connected(row: Mapping[str, Any]) -> Reason:
     """Who acts on a district without LMS Connect depends on where its invitation stands."""
     reason = "LMS Connect is not set up for this district (lms_state is empty)."
     invited = row.get("invitation_state")
     email = row.get("invitation_email") or "the contact"
     sent = str(row.get("invitation_sent_at") or "")[:10]
     if invited in ("sending", "sent"):
-        return _Finding(
+        return Reason(
+            "not_connected",
             "not_connected",
             "district",
             f"Wait for the district to connect: an invitation went to {email}"
@@ -323,13 +361,15 @@ def _not_connected(row: Mapping[str, Any]) -> _Finding:
         )
     if invited in ("failed", "expired"):
         what = "could not be sent" if invited == "failed" else "expired without an answer"
-        return _Finding(
+        return Reason(
+            "not_connected",
             "not_connected",
             "partner",
             f"The last invitation to {email} {what}: check the address with the district and resend it.",
             reason + f" The last invitation {what}.",
         )
-    return _Finding(
+    return Reason(
+        "not_connected",
         "not_connected",
         "partner",
         f"Send the district an LMS Connect invitation (`lmsdata invite {row.get('id', 'ID')}` "
@@ -338,7 +378,7 @@ def _not_connected(row: Mapping[str, Any]) -> _Finding:
     )
 
 
-def _freshness_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[_Finding]:
+def _freshness_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) -> list[Reason]:
     if _state(row) != "success":
         return []
     raw = row.get("last_lms_sync")
@@ -346,7 +386,8 @@ def _freshness_findings(row: Mapping[str, Any], now: datetime, t: Thresholds) ->
     if hours is None or hours <= t.stale_sync_hours:
         return []
     return [
-        _Finding(
+        Reason(
+            "stale_sync",
             "stale",
             "clever_support",
             "Ask Clever support why they have not received data from the district's LMS since "
@@ -370,57 +411,121 @@ def matched_percentages(row: Mapping[str, Any]) -> dict[str, float | None]:
     return result
 
 
-def _matching_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
+_MATCH_KIND_REASON = {
+    "students": "unmatched_students",
+    "teachers": "unmatched_teachers",
+    "sections": "unsynced_sections",
+}
+
+_UNMATCHED_LIST = {
+    "students": "unmatched users (students)",
+    "teachers": "unmatched users (teachers)",
+    "sections": "sections not synced in the LMS",
+}
+
+
+def _matching_findings(row: Mapping[str, Any], t: Thresholds) -> list[Reason]:
+    """One reason per kind of record matched below target, so 74 % of students is said as such."""
     if _state(row) != "success":
         return []
-    below = {kind: pct for kind, pct in matched_percentages(row).items() if pct is not None and pct < t.match_target}
-    if not below:
+    reasons = []
+    for kind, pct in matched_percentages(row).items():
+        if pct is None or pct >= t.match_target:
+            continue
+        count = row.get("unsynced_sections" if kind == "sections" else f"unmatched_{kind}")
+        what = "synced in the LMS" if kind == "sections" else "matched"
+        reasons.append(
+            Reason(
+                _MATCH_KIND_REASON[kind],
+                "below_target",
+                "district",
+                f"Send the district the list of {_UNMATCHED_LIST[kind]} (Unmatched page): their e-mails or SIS ids "
+                "must agree between SIS and LMS; Clever support helps them match.",
+                f"{pct:.0f}% of {kind} {what} (target {t.match_target:g}%)"
+                + (f": {plural(count, kind[:-1])} not {what}." if count else "."),
+            )
+        )
+    return reasons
+
+
+def _sis_error_findings(row: Mapping[str, Any]) -> list[Reason]:
+    """An SIS sync error at Clever: rosters stop updating, so new students never reach the LMS.
+
+    It makes a connected district stale; elsewhere the connection leads and this one follows it.
+    """
+    error = (row.get("sis_error") or "").strip()
+    if not error:
         return []
-    counts = {
-        "students": row.get("unmatched_students"),
-        "teachers": row.get("unmatched_teachers"),
-        "sections": row.get("unsynced_sections"),
-    }
-    parts = [
-        f"{kind} {pct:.0f}%" + (f" ({counts[kind]} unmatched)" if counts[kind] else "") for kind, pct in below.items()
-    ]
     return [
-        _Finding(
-            "below_target",
+        Reason(
+            "sis_error",
+            "stale" if _state(row) == "success" else "not_connected",
             "district",
-            "Send the district the list of unmatched users and sections (Unmatched page): their "
-            "e-mails or SIS ids must agree between SIS and LMS; Clever support helps them match.",
-            f"Matched below the {t.match_target:g}% target: " + ", ".join(parts) + ".",
+            "Ask the district admin to fix their SIS sync in their Clever district dashboard (Sync page); "
+            "until then new students and sections do not reach Clever or the LMS.",
+            f"Clever reports an SIS sync error: {_shorten(error)}",
         )
     ]
 
 
-def _push_findings(row: Mapping[str, Any], t: Thresholds) -> list[_Finding]:
-    """Failed pushes ask us to act only where the LMS connection works; elsewhere the connection
-    is the cause, and its own rule names the owner (see `_notes`)."""
+def _push_findings(row: Mapping[str, Any], t: Thresholds, problems: Sequence[Reason]) -> list[Reason]:
+    """Failed pushes, one reason per failure category when `failed_by_category` is in the row.
+
+    Where the LMS connection does not work, it is the cause: the failures follow its reason's
+    status and owner, and are retried once it works.
+    """
     failed = int(row.get("failed_pushes") or 0)
-    if t.failed_pushes_alert <= 0 or failed < t.failed_pushes_alert or _state(row) != "success":
+    if t.failed_pushes_alert <= 0 or failed < t.failed_pushes_alert:
         return []
-    return [
-        _Finding(
-            "action_needed",
-            "partner",
-            f"Review the {failed} failed grade push{'es' if failed != 1 else ''} on the Failed pushes "
-            "page: retry the ones marked ready, pass the rest to the owner each one names.",
-            f"{failed} grade push{'es' if failed != 1 else ''} failed.",
+    connection = next((r for r in problems if r.kind not in ("sis_error", "sync_error")), None)
+    if _state(row) != "success" and connection is not None:
+        return [
+            Reason(
+                "failed_pushes",
+                connection.status,
+                connection.owner,
+                "Retry them once the LMS connection works: " + connection.next_step,
+                f"{plural(failed, 'grade push')} failed because the LMS connection is not ready.",
+            )
+        ]
+    by_category: Mapping[str, int] = row.get("failed_by_category") or {}
+    if not by_category:
+        return [
+            Reason(
+                "failed_pushes",
+                "action_needed",
+                "partner",
+                f"Review the {plural(failed, 'failed grade push')} on the Failed pushes page: retry the "
+                "ones marked ready, pass the rest to the owner each one names.",
+                f"{plural(failed, 'grade push')} failed.",
+            )
+        ]
+    reasons = []
+    for slug, count in sorted(by_category.items(), key=lambda item: (-item[1], item[0] or "")):
+        category = _category(slug)
+        reasons.append(
+            Reason(
+                "failed_pushes",
+                "action_needed",
+                category.owner if category else "partner",
+                category.next_step if category else "Review these pushes on the Failed pushes page.",
+                f"{plural(count, 'grade push')} failed: {category.label if category else slug or 'not classified'}.",
+                detail=slug or "",
+            )
         )
-    ]
+    return reasons
+
+
+def _category(slug: str | None) -> Category | None:
+    try:
+        return Category.from_slug(slug) if slug else None
+    except ValueError:
+        return None
 
 
 def _notes(row: Mapping[str, Any]) -> list[str]:
     """Facts worth showing that do not change the status."""
     notes = []
-    failed = int(row.get("failed_pushes") or 0)
-    if failed and _state(row) != "success":
-        notes.append(
-            f"{failed} grade push{'es' if failed != 1 else ''} failed because the LMS connection is not ready; "
-            "retry them once it is."
-        )
     lms_type = (row.get("lms_type") or "").strip()
     if _state(row) == "success":
         if lms_type == "google_classroom":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
@@ -31,6 +31,7 @@ from lmsdata.config import Settings
 from lmsdata.db import bump_data_version, connect
 from lmsdata.health import state_since
 from lmsdata.mail import Mailer, MailError
+from lmsdata.wording import possessive
 
 STATES = ("sending", "sent", "failed", "accepted", "expired", "cancelled")
 # A send that never reported back (the process died mid-SMTP) is marked failed after this long.
@@ -91,6 +92,18 @@ def _email_problem(text: str) -> str | None:
 # The e-mail
 
 
+def can_invite(district: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether an invitation may go to this district, and why not: the one verdict for the page's
+    button and for `invite`. A district with any lms_state has LMS Connect set up already."""
+    state = (district.get("lms_state") or "").strip()
+    if state:
+        return False, (
+            f"{district.get('name') or district.get('id')} is already set up for LMS Connect (lms_state {state}); "
+            "no invitation is needed. Its health shows the next step."
+        )
+    return True, "LMS Connect is not set up for this district."
+
+
 def compose(
     district: dict[str, Any], *, email: str, message: str | None, mail_from: str, expires: datetime
 ) -> EmailMessage:
@@ -98,7 +111,9 @@ def compose(
     sender_name, sender_address = parseaddr(mail_from)
     sender = sender_name or sender_address
     write_to = f" or write to {sender_address}" if sender_address else ""
-    contact = _one_line(district.get("contact_name"))
+    # Greet the Clever contact by name only when the invitation goes to the contact's own address.
+    to_contact = email.strip().lower() == (district.get("contact_email") or "").strip().lower()
+    contact = _one_line(district.get("contact_name")) if to_contact else ""
     name = _one_line(district.get("name")) or district["id"]
     paragraphs = [
         f"Hello {contact.split()[0]}," if contact else "Hello,",
@@ -133,7 +148,7 @@ def compose(
         ]
     )
     msg = EmailMessage()
-    msg["Subject"] = f"Connect {name}'s LMS to Clever for {sender}"
+    msg["Subject"] = f"Connect {possessive(name)} LMS to Clever for {sender}"
     msg["From"] = mail_from
     msg["To"] = formataddr((contact, email))
     msg["Reply-To"] = mail_from
@@ -464,12 +479,9 @@ class _Action:
                 f"No district with id {district_id!r} in the cache; check the id or run `lmsdata sync`."
             )
         district = rows[0]
-        state = (district.get("lms_state") or "").strip()
-        if state:
-            raise InvitationError(
-                f"{district['name']} is already set up for LMS Connect (lms_state {state}); no invitation is "
-                "needed. Its health shows the next step."
-            )
+        allowed, why = can_invite(district)
+        if not allowed:
+            raise InvitationError(why)
         if not (email or district.get("contact_email")):
             raise InvitationError(f"{district['name']} has no contact e-mail in Clever; give an address.")
         address = validate_email(email or district.get("contact_email"))

@@ -15,8 +15,11 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
+from lmsdata.pushes import readiness
+
 FAILED_STATES = ("failed", "unknown")
 OPEN_INVITATION_STATES = ("sent",)
+SETUP_STATES = ("pending_authorization", "initial_sync_processing", "matching_in_progress")
 
 
 def _frame(
@@ -55,7 +58,9 @@ def freshness(db: sqlite_utils.Database) -> dict[str, Any]:
 
 
 def headline(db: sqlite_utils.Database, now: datetime) -> dict[str, int]:
-    """The counts the Overview shows above its table (those not derived from district health)."""
+    """The counts the Overview shows above its table (those not derived from district health).
+
+    `unmatched_students` counts districts past setup only (see `SETUP_STATES`)."""
     day, week = _iso(now - timedelta(days=1)), _iso(now - timedelta(days=7))
     failed = db.execute(
         "SELECT SUM(updated_at >= ?), SUM(updated_at >= ?), COUNT(*) FROM pushes WHERE state = 'failed'", [day, week]
@@ -63,7 +68,12 @@ def headline(db: sqlite_utils.Database, now: datetime) -> dict[str, int]:
     invitations = db.execute(
         f"SELECT COUNT(*) FROM invitations WHERE state IN ({_in(OPEN_INVITATION_STATES)})", list(OPEN_INVITATION_STATES)
     ).fetchone()[0]
-    unmatched = db.execute("SELECT COALESCE(SUM(unmatched_students), 0) FROM districts").fetchone()[0]
+    # Unmatched students count only where setup is over: while Clever matches, low numbers are expected.
+    unmatched = db.execute(
+        f"SELECT COALESCE(SUM(unmatched_students), 0) FROM districts WHERE COALESCE(lms_state, '') != '' "
+        f"AND lms_state NOT IN ({_in(SETUP_STATES)})",
+        list(SETUP_STATES),
+    ).fetchone()[0]
     return {
         "failed_last_day": int(failed[0] or 0),
         "failed_last_week": int(failed[1] or 0),
@@ -235,32 +245,6 @@ def pushes(
     return _limited(db, sql, params, limit)
 
 
-# Whether the cache says a failed push's blocking condition is gone (1), still there (0), or cannot be
-# told from the cache (NULL: a Schoology launch, an error nobody knows). A preview of
-# `lmsdata.pushes.gate`, which re-checks with Clever before anything is sent.
-_READY = """
-    CASE WHEN COALESCE(d.lms_state, '') != 'success' THEN 0 ELSE CASE p.category
-        WHEN 'transient' THEN 1
-        WHEN 'district_not_ready' THEN 1
-        WHEN 'district_lms_error' THEN 1
-        WHEN 'token_revoked' THEN d.last_sync_error IS NULL AND d.last_pulled_at > p.updated_at
-        WHEN 'section_not_synced' THEN COALESCE(s.synced_in_lms, 0) = 1
-        WHEN 'student_not_matched' THEN COALESCE(u.synced_in_lms, 0) = 1
-        WHEN 'student_not_in_section' THEN EXISTS (
-            SELECT 1 FROM section_users su WHERE su.section_id = p.section_id AND su.user_id = p.student_id)
-        WHEN 'assignment_deleted' THEN EXISTS (
-            SELECT 1 FROM assignments a WHERE a.district_id = p.district_id AND a.section_id = p.section_id
-            AND a.assignment_key = p.assignment_key AND a.assignment_id IS NOT NULL AND a.deleted_at IS NULL)
-        WHEN 'assignment_not_created' THEN EXISTS (
-            SELECT 1 FROM assignments a WHERE a.district_id = p.district_id AND a.section_id = p.section_id
-            AND a.assignment_key = p.assignment_key AND a.assignment_id IS NOT NULL AND a.deleted_at IS NULL)
-        WHEN 'schoology_not_launched' THEN NULL
-        WHEN 'unrecognized' THEN NULL
-        ELSE 0
-    END END
-"""
-
-
 def failed_pushes(
     db: sqlite_utils.Database,
     *,
@@ -269,30 +253,54 @@ def failed_pushes(
     ready_only: bool = False,
     limit: int | None = 1000,
 ) -> pd.DataFrame:
-    """Failed and outcome-unknown pushes with names joined in and whether they look ready to retry."""
+    """Failed and outcome-unknown pushes with names joined in and the cache-only readiness verdict.
+
+    `ready` is 1 (looks ready), 0 (blocked) or None (only a retry can tell), from
+    `lmsdata.pushes.readiness.preview`, the same check the retry gate runs fresh from Clever;
+    `ready_reason`, `ready_owner`, `ready_next_step` and `waits_on_push` say why.
+    """
     where, params = [f"p.state IN ({_in(FAILED_STATES)})"], list(FAILED_STATES)
     _filter(where, params, "p.district_id", district_ids)
     _filter(where, params, "p.category", categories)
+    sql = f"SELECT {_PUSH_COLUMNS} {_PUSH_JOINS} WHERE {' AND '.join(where)} ORDER BY p.updated_at DESC, p.id DESC"
+    frame = _with_readiness(db, _limited(db, sql, params, None if ready_only else limit))
     if ready_only:
-        where.append(f"({_READY}) = 1")
-    sql = (f"SELECT {_PUSH_COLUMNS}, ({_READY}) AS ready {_PUSH_JOINS} WHERE {' AND '.join(where)} "
-           "ORDER BY p.updated_at DESC, p.id DESC")
-    return _limited(db, sql, params, limit)
+        frame = frame[frame["ready"] == 1].head(limit) if limit else frame[frame["ready"] == 1]
+    return frame.reset_index(drop=True)
+
+
+_READINESS_COLUMNS = ("ready", "ready_reason", "ready_owner", "ready_next_step", "waits_on_push")
+
+
+def _with_readiness(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFrame:
+    facts: dict[str, readiness.CacheFacts] = {}
+    verdicts = []
+    for push in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+        district = facts.setdefault(push["district_id"], readiness.CacheFacts(db, push["district_id"]))
+        verdict = readiness.check(push, district)
+        ready = None if verdict.ready is None else int(verdict.ready)
+        verdicts.append((ready, verdict.reason, verdict.owner, verdict.next_step, verdict.waits_on_push))
+    extra = pd.DataFrame.from_records(verdicts, columns=list(_READINESS_COLUMNS), index=frame.index)
+    extra["ready"] = extra["ready"].astype("Int64")
+    extra["waits_on_push"] = extra["waits_on_push"].astype("Int64")
+    return pd.concat([frame, extra], axis=1)
 
 
 def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:
     """Failed (and outcome-unknown) pushes per category: how many, how many look ready, in how many districts."""
-    return _frame(
-        db,
-        f"""
-        SELECT COALESCE(p.category, 'unclassified') AS category, COUNT(*) AS pushes,
-               SUM(COALESCE({_READY}, 0)) AS ready, COUNT(DISTINCT p.district_id) AS districts,
-               MIN(p.updated_at) AS oldest, MAX(p.updated_at) AS newest
-        {_PUSH_JOINS} WHERE p.state IN ({_in(FAILED_STATES)})
-        GROUP BY 1 ORDER BY pushes DESC
-        """,
-        FAILED_STATES,
+    frame = failed_pushes(db, limit=None)
+    columns = ["category", "pushes", "ready", "districts", "oldest", "newest"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["category"] = frame["category"].fillna("unclassified")
+    grouped = frame.groupby("category").agg(
+        pushes=("id", "size"),
+        ready=("ready", lambda r: int((r == 1).sum())),
+        districts=("district_id", "nunique"),
+        oldest=("updated_at", "min"),
+        newest=("updated_at", "max"),
     )
+    return grouped.reset_index().sort_values("pushes", ascending=False, kind="stable")[columns].reset_index(drop=True)
 
 
 _VARIABLE_PARTS = re.compile(r"\b[0-9a-f]{24}\b|\b[0-9a-f-]{36}\b|\d+", re.I)
@@ -326,7 +334,7 @@ def failure_clusters(db: sqlite_utils.Database) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     grouped["error"] = grouped["last_message"].map(error_signature)
     grouped["district_ids"] = grouped["district_ids"].fillna("").str.split(",")
-    grouped["last_status"] = grouped["last_status"].fillna(0).astype(int)
+    grouped["last_status"] = grouped["last_status"].astype("Int64")  # empty, not 0, for a push with no answer
     clusters = grouped.groupby(["kind", "last_status", "error", "category"], dropna=False, sort=False).agg(
         pushes=("pushes", "sum"),
         first_seen=("first_seen", "min"),

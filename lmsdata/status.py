@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from lmsdata.lti import EXPLANATION_URL, lti_launch
 COLUMNS = (
     "id", "name", "lms_type", "lms_state", "health", "owner", "next_step", "last_lms_sync",
     "matched_students", "matched_teachers", "matched_sections", "unmatched_students", "unmatched_teachers",
-    "unsynced_sections", "failed_pushes", "last_pulled_at", "last_sync_error", "lti_launch", "lti_launch_why",
+    "unsynced_sections", "failed_pushes", "last_pulled_at", "last_sync_error", "sis_error", "reasons",
+    "lti_launch", "lti_launch_why",
 )  # fmt: skip
 
 
@@ -38,15 +40,22 @@ def district_rows(
         list(db.query("SELECT id, district_id, pulled_at, lms_state FROM district_history ORDER BY district_id"))
     )
     invitations = latest_invitations(db, now)
+    failed_by_category: dict[str, dict[str, int]] = {}
+    for failed in db.query(
+        "SELECT district_id, category, COUNT(*) AS n FROM pushes WHERE state = 'failed' GROUP BY district_id, category"
+    ):
+        failed_by_category.setdefault(failed["district_id"], {})[failed["category"] or ""] = failed["n"]
     rows = []
     for district in districts:
         district["lms_state_since"] = since.get(district["id"])
         district.update(invitations.get(district["id"], {}))
+        district["failed_by_category"] = failed_by_category.get(district["id"], {})
         health = assess(district, now=now, thresholds=thresholds)
         row = {column: district.get(column) for column in COLUMNS}
         row.update(health=health.status, owner=health.owner, next_step=health.next_step)
         launch = lti_launch(district.get("lms_type"))
         row.update(lti_launch=launch.label, lti_launch_why=f"{launch.explanation} See {EXPLANATION_URL}")
+        row["reasons"] = [asdict(reason) for reason in health.reasons]
         rows.append(row)
     rows.sort(key=lambda r: (urgency(r["health"]), (r["name"] or "").lower(), r["id"]))
     return rows

@@ -6,7 +6,8 @@ import streamlit as st
 
 from lmsdata.access import audit_scope
 from lmsdata.ui import loaders, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 
 def render(ctx: Context) -> None:

@@ -10,8 +10,11 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.health import transitions
-from lmsdata.ui import actions, confirm, gradebook, loaders, lti, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.invitations import can_invite
+from lmsdata.ui import actions, confirm, gradebook, loaders, lti, privacy, safe, widgets
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
+from lmsdata.wording import lms_name
 
 SYNC_FLAG = "district_sync"
 INVITE_FLAG = "district_invite"
@@ -30,7 +33,7 @@ def render(ctx: Context) -> None:
     frame = loaders.district_health(ctx)
     matches = frame[frame["id"] == district_id]
     if row is None or matches.empty:
-        st.warning(f"The cache has no district with id `{district_id}`. Pick one from the list above.")
+        st.warning(f"The cache has no district with id {safe.text(district_id)}. Pick one from the list above.")
         return
     health = matches.iloc[0]
     header(ctx, row, health)
@@ -46,7 +49,7 @@ def pick(names: dict[str, str]) -> str | None:
     ids = list(names)
     if wanted and wanted not in names:
         st.title("District")
-        st.warning(f"The cache has no district with id `{wanted}`. Pick one below.")
+        st.warning(f"The cache has no district with id {safe.text(wanted)}. Pick one below.")
         wanted = None
     chosen = st.selectbox(
         "District", ids, index=ids.index(wanted) if wanted else None, format_func=lambda d: f"{names[d]} · {d}",
@@ -62,14 +65,15 @@ def pick(names: dict[str, str]) -> str | None:
 
 
 def header(ctx: Context, row: dict, health: pd.Series) -> None:
-    st.title(row["name"])
+    st.title(safe.text(row["name"]))
     widgets.status_badge(health["health"])
-    st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {health['next_step']}")
+    st.markdown(f"**Owner:** {widgets.owner_label(health['owner'])}  \n**Next step:** {safe.text(health['next_step'])}")
+    problems(health)
     if row.get("last_sync_error"):
-        st.error(f"The last pull of this district failed: {row['last_sync_error']}")
+        st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
     cols = st.columns(6)
-    cols[0].metric("LMS", row.get("lms_type") or "(none)")
-    cols[1].metric("lms_state", row.get("lms_state") if row.get("lms_state") is not None else "(null)")
+    cols[0].metric("LMS", lms_name(row.get("lms_type")) or "(none)")
+    cols[1].metric("LMS state", row.get("lms_state") or "(none)", help="Clever's lms_state for this district")
     cols[2].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now))
     cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now))
     cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
@@ -87,7 +91,27 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     contact = " · ".join(str(v) for v in (row.get("contact_name"), row.get("contact_title"), row.get("contact_email"))
                          if v)
     if contact:
-        st.caption(f"District contact: {contact}")
+        st.caption(f"District contact: {safe.text(contact)}")
+
+
+def problems(health: pd.Series) -> None:
+    """Every live reason with its owner, the figure behind it and its next step (not only the most urgent)."""
+    reasons = health.get("reasons")
+    if not isinstance(reasons, list) or not reasons:
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Problem": [widgets.status_label(r["status"]) for r in reasons],
+                "What we see": [r["figure"] for r in reasons],
+                "Owner": [widgets.owner_label(r["owner"]) for r in reasons],
+                "Next step": [r["next_step"] for r in reasons],
+            }
+        ),
+        hide_index=True, key="district_problems",
+        column_config={"What we see": st.column_config.TextColumn(width="large"),
+                       "Next step": st.column_config.TextColumn(width="large")},
+    )
 
 
 def trend(ctx: Context, district_id: str) -> None:
@@ -129,12 +153,17 @@ def sync(ctx: Context, row: dict, sync_col: Any) -> None:
     with sync_col:
         if st.button("Sync now", icon=":material/sync:", key="district_sync_button"):
             confirm.ask(SYNC_FLAG, row["id"])
-        confirm.question(SYNC_FLAG, f"Pull **{row['name']}** from Clever now?", "Sync now",
-                         lambda district_id: actions.sync_now(ctx, [district_id]))
+        confirm.question(SYNC_FLAG, f"Pull **{safe.text(row['name'])}** from Clever now?", "Sync now",
+                         lambda district_id: actions.sync_now(ctx, [district_id]), keep_label="Don't sync")
         confirm.last_outcome(SYNC_FLAG)
 
 
 def invite(ctx: Context, row: dict, invite_col: Any) -> None:
+    """The invitation form, only where the library would send one (`can_invite`: no lms_state yet)."""
+    allowed, why = can_invite(row)
+    if not allowed:
+        invite_col.caption(safe.text(why))
+        return
     with invite_col, st.expander("Send invitation", icon=":material/mail:"):
         with st.form("district_invite_form"):
             email = st.text_input("To", value=row.get("contact_email") or "")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from lmsdata.access import Permission
-from lmsdata.ui import actions, confirm, loaders, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui import actions, confirm, loaders, safe, widgets
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SEND_FLAG = "invitations_send"
 ROW_FLAG = "invitations_row"  # {"action": "resend" | "cancel", "id": invitation id}
+TABLE_KEY = "invitations_table"
 
 
 def render(ctx: Context) -> None:
@@ -78,7 +80,7 @@ def listing(ctx: Context) -> None:
     event = st.dataframe(
         shown[["id", "district_name", "email", "state", "sent_at", "expires_at", "accepted_at", "cancelled_at",
                "error", "actor", "resent_from", "replaced_by"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key="invitations_table",
+        hide_index=True, on_select="rerun", selection_mode="single-row", key=widgets.selection_key(TABLE_KEY),
         column_config={"district_name": "District"},
     )
     selected = widgets.selected_rows(event)
@@ -87,15 +89,20 @@ def listing(ctx: Context) -> None:
         invitation_id = int(row["id"])
         left, right, _ = st.columns([1, 1, 4])
         if left.button("Resend", key="invitation_resend", disabled=row["state"] in ("accepted", "sending")):
-            confirm.ask(ROW_FLAG, {"action": "resend", "id": invitation_id})
+            confirm.ask(ROW_FLAG, {"action": "resend", "id": invitation_id, "to": row["email"],
+                                   "district": row["district_name"]})
         if right.button("Cancel invitation", key="invitation_cancel", disabled=row["state"] != "sent"):
-            confirm.ask(ROW_FLAG, {"action": "cancel", "id": invitation_id})
+            confirm.ask(ROW_FLAG, {"action": "cancel", "id": invitation_id, "to": row["email"],
+                                   "district": row["district_name"]})
     payload = confirm.pending(ROW_FLAG)
     if payload:
-        verb = "Send invitation {id} again" if payload["action"] == "resend" else "Cancel invitation {id}"
+        resend = payload["action"] == "resend"
+        about = f"the invitation to {safe.text(payload['to'])} ({safe.text(payload['district'])})"
         confirm.question(
-            ROW_FLAG, verb.format(**payload) + "?", "Yes",
+            ROW_FLAG, f"{'Send' if resend else 'Cancel'} {about} {'again' if resend else ''}".strip() + "?",
+            "Send it again" if resend else "Cancel the invitation",
             lambda p: (actions.resend if p["action"] == "resend" else actions.cancel)(ctx, p["id"]),
+            keep_label="Keep it", after=lambda: widgets.clear_selection(TABLE_KEY),
         )
 
 
@@ -115,7 +122,7 @@ def demo_mailbox(ctx: Context) -> None:
     with st.expander(f"Demo mailbox: {len(messages)} message(s) the local mail sink received",
                      icon=":material/inbox:"):
         for message in reversed(messages[-20:]):
-            st.markdown(f"**{message['Subject']}** → {message['To']}")
+            st.markdown(f"**{safe.text(message['Subject'])}** → {safe.text(message['To'])}")
             st.text(message.get_content()[:1500])
 
 

@@ -7,8 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lmsdata.health import STATUS_BY_NAME, urgency
-from lmsdata.ui import loaders, lti, widgets
-from lmsdata.ui.frame import Context, page_path, show
+from lmsdata.ui import links, loaders, lti, widgets
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import page_path, show
+from lmsdata.wording import lms_name
 
 SORTS = {
     "Most urgent first": (["_urgency", "failed_pushes", "name"], [True, False, True]),
@@ -68,15 +70,25 @@ def status_chart(frame: pd.DataFrame) -> go.Figure:
 
 def table(ctx: Context, frame: pd.DataFrame) -> None:
     left, middle, right, search_col, sort_col = st.columns([2, 2, 2, 3, 2])
+    lms_choices = sorted(frame["lms_type"].fillna("").unique())
+    owner_choices = sorted(frame["owner"].unique())
+    links.seed("overview_status", "status", many=True, choices=STATUS_BY_NAME)
+    links.seed("overview_lms", "lms", many=True, choices=lms_choices)
+    links.seed("overview_owner", "owner", many=True, choices=owner_choices)
+    links.seed("overview_search", "q")
+    links.seed("overview_sort", "sort", choices=SORTS)
     statuses = left.multiselect(
         "Status", list(STATUS_BY_NAME), format_func=lambda s: STATUS_BY_NAME[s].label, key="overview_status"
     )
-    lms_types = middle.multiselect("LMS", sorted(frame["lms_type"].fillna("").unique()),
-                                   format_func=lambda t: t or "(none)", key="overview_lms")
-    owners = right.multiselect("Owner", sorted(frame["owner"].unique()), format_func=widgets.owner_label,
+    lms_types = middle.multiselect("LMS", lms_choices,
+                                   format_func=lambda t: lms_name(t) or "(none)", key="overview_lms")
+    owners = right.multiselect("Owner", owner_choices, format_func=widgets.owner_label,
                                key="overview_owner")
     search = search_col.text_input("Search", placeholder="district name or id", key="overview_search")
     sort = sort_col.selectbox("Sort by", list(SORTS), key="overview_sort")
+    for param, value in (("status", statuses), ("lms", lms_types), ("owner", owners), ("q", search.strip())):
+        links.keep(param, value)
+    links.keep("sort", sort, default=next(iter(SORTS)))
 
     shown = frame
     if statuses:
@@ -98,11 +110,15 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
     now = ctx.now
     view = pd.DataFrame(
         {
+            # the answer first, so it fits 1280 px without scrolling: status, district, owner, next step, problems
             "Status": widgets.pills(shown["health"].map(widgets.status_label)),
             "District": shown["name"],
-            "LMS": shown["lms_type"].fillna(""),
+            "Owner": shown["owner"].map(widgets.owner_label),
+            "Next step": shown["next_step"],
+            "Problems": shown["reasons"].map(widgets.reasons_cell) if "reasons" in shown else "",
+            "LMS": shown["lms_type"].fillna("").map(lms_name),
             "LTI launch": shown["lms_type"].map(lti.label),
-            "lms_state": shown["lms_state"].fillna("(null)").replace("", '""'),
+            "LMS state": shown["lms_state"].fillna(""),
             "Students %": shown["matched_students"],
             "Teachers %": shown["matched_teachers"],
             "Sections %": shown["matched_sections"],
@@ -112,8 +128,6 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Failed pushes": shown["failed_pushes"],
             "Last LMS sync": shown["last_lms_sync"].map(lambda v: widgets.age(v, now)),
             "Last pull": shown["last_pulled_at"].map(lambda v: widgets.age(v, now)),
-            "Owner": shown["owner"].map(widgets.owner_label),
-            "Next step": shown["next_step"],
             "Open": shown["id"].map(widgets.district_url),
         }
     )
@@ -132,7 +146,9 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Sections %": st.column_config.ProgressColumn(**percent),
             "LTI launch": lti.column(),
             "Open": st.column_config.LinkColumn(display_text="open"),
-            "Next step": st.column_config.TextColumn(width="large"),
+            "Next step": st.column_config.TextColumn(width="large", help="The most urgent problem's next step: "
+                                                     "click a cell for the whole text, the district for all"),
+            "Problems": st.column_config.TextColumn(width="medium", help="Every live problem, most urgent first"),
         },
     )
     rows = widgets.selected_rows(event)

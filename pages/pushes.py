@@ -10,11 +10,14 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, safe, widgets
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000
+TABLE_KEY = "pushes_table"
+NAMED_IN_QUESTION = 10  # pushes named one by one in the retry question; the rest are counted
 
 
 def category(slug: str) -> Category | None:
@@ -87,10 +90,15 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     st.subheader("Pushes")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
     c1, c2, c3 = st.columns([3, 3, 2])
+    links.seed("pushes_category", "category", many=True, choices=groups["category"])
+    links.seed("pushes_district", "district", many=True, choices=names)
+    links.seed("pushes_ready_only", "ready", flag=True)
     categories = tuple(c1.multiselect("Category", list(groups["category"]), key="pushes_category",
                                       format_func=lambda c: category(c).label if category(c) else c))
     district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
     ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
+    for param, value in (("category", list(categories)), ("district", list(district_ids)), ("ready", ready_only)):
+        links.keep(param, value)
     unmasked = privacy.bulk_toggle(ctx, "failed pushes: student names and e-mails", key="pushes_unmasked")
     rows = loaders.failed_pushes(ctx.db_path, ctx.data_version, district_ids=district_ids, categories=categories,
                                  ready_only=ready_only, limit=SHOWN_ROWS)
@@ -116,34 +124,67 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     )
     st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
                "retry them or to see their attempts")
-    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row", key="pushes_table",
+    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row",
+                         key=widgets.selection_key(TABLE_KEY),
                          column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS)})
-    chosen = [int(rows.iloc[i]["id"]) for i in widgets.selected_rows(event)]
+    picked = [i for i in widgets.selected_rows(event) if i < len(rows)]
+    chosen = [int(rows.iloc[i]["id"]) for i in picked]
     if ctx.can(Permission.RETRY):
-        retry_buttons(ctx, groups, chosen)
+        retry_buttons(ctx, groups, rows.iloc[picked], unmasked=unmasked)
+    linked = linked_push()
     if chosen:
+        st.query_params["push"] = str(chosen[0])
         details(ctx, chosen[0], unmasked=unmasked)
+    elif linked is not None:  # `/pushes?push=ID`: that push's details, even when filters hide its row
+        details(ctx, linked, unmasked=unmasked)
+    else:
+        st.query_params.pop("push", None)
 
 
-def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: list[int]) -> None:
+def linked_push() -> int | None:
+    """The push a deep link names, on the session's first run only (later the selection says which)."""
+    if st.session_state.get("pushes_link_opened"):
+        return None
+    st.session_state["pushes_link_opened"] = True
+    value = st.query_params.get("push", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: pd.DataFrame, *, unmasked: bool) -> None:
+    """The two retry buttons; the confirmation names every push it will touch, and clears the selection."""
     ready_total = int(groups["ready"].sum())
     left, right, _ = st.columns([2, 2, 4])
-    if left.button(f"Retry selected ({len(chosen)})", disabled=not chosen, key="pushes_retry_selected"):
-        confirm.ask(RETRY_FLAG, {"push_ids": chosen})
+    if left.button(f"Retry selected ({len(chosen)})", disabled=chosen.empty, key="pushes_retry_selected"):
+        confirm.ask(RETRY_FLAG, named_pushes(chosen, unmasked=unmasked))
     if right.button(f"Retry all that look ready ({ready_total:,})", disabled=not ready_total, key="pushes_retry_ready"):
-        ready_ids = loaders.failed_pushes(ctx.db_path, ctx.data_version, ready_only=True, limit=None)["id"]
-        confirm.ask(RETRY_FLAG, {"push_ids": [int(i) for i in ready_ids]})
+        ready = loaders.failed_pushes(ctx.db_path, ctx.data_version, ready_only=True, limit=None)
+        confirm.ask(RETRY_FLAG, named_pushes(ready, unmasked=unmasked))
     payload = confirm.pending(RETRY_FLAG)
     if payload:
         n = len(payload["push_ids"])
         budget.retry_note(ctx, payload["push_ids"])
+        listed = "; ".join(payload["names"][:NAMED_IN_QUESTION])
+        more = f"; and {n - NAMED_IN_QUESTION:,} more" if n > NAMED_IN_QUESTION else ""
         confirm.question(
             RETRY_FLAG,
-            f"Retry {n:,} push{'es' if n != 1 else ''}? Each is checked against Clever first: a push that is still "
-            "blocked is skipped with its reason, and only the newest grade per student and assignment is sent.",
-            "Retry now",
+            f"Retry {n:,} push{'es' if n != 1 else ''} ({safe.text(listed)}{more})? Each is checked against Clever "
+            "first: a push that is still blocked is skipped with its reason, and only the newest grade per student "
+            "and assignment is sent.",
+            f"Retry {n:,} push{'es' if n != 1 else ''}",
             lambda p: actions.retry(ctx, p["push_ids"]),
+            keep_label="Don't retry",
+            after=lambda: widgets.clear_selection(TABLE_KEY),
         )
+
+
+def named_pushes(rows: pd.DataFrame, *, unmasked: bool) -> dict[str, list]:
+    """Push ids and how the question names each: 'push 142 · G. H. · essay-3' (student masked unless revealed)."""
+    shown = privacy.mask_students(rows, everything=unmasked)
+    names = [
+        " · ".join(part for part in (f"push {int(row['id'])}", row.get("student"), row.get("assignment_key")) if part)
+        for _, row in shown.iterrows()
+    ]
+    return {"push_ids": [int(i) for i in rows["id"]], "names": names}
 
 
 def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
@@ -153,14 +194,17 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
     student = {"name": push["student"], "email": push["student_email"]}
     visible = unmasked or not push["student_id"] or privacy.revealed(push["student_id"]) is not None
     with st.container(border=True):
-        st.markdown(f"**Push {push_id}** · {push['kind']} · {push['state']} · {push['district']}")
+        st.markdown(f"**Push {push_id}** · {safe.text(push['kind'])} · {safe.text(push['state'])} · "
+                    f"{safe.text(push['district'])}")
         found = category(push["category"]) if push["category"] else None
         if found:
             st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
         if push["student_id"] and visible:
-            st.markdown(f"Student: **{student['name']}** · {student['email']} · `{push['student_id']}`")
+            st.markdown(f"Student: **{safe.text(student['name'])}** · {safe.text(student['email'])} · "
+                        f"{safe.text(push['student_id'])}")
         elif push["student_id"]:
-            st.markdown(f"Student: **{mask_name(student['name'])}** · {mask_email(student['email'])}")
+            st.markdown(f"Student: **{safe.text(mask_name(student['name']))}** · "
+                        f"{safe.text(mask_email(student['email']))}")
             privacy.reveal_button(ctx, push["student_id"], reason=f"push {push_id}", key=f"reveal_{push_id}")
         payload = json.loads(push["payload"] or "{}")
         st.json(payload if visible else privacy.mask_text(payload, student), expanded=False)

@@ -10,7 +10,8 @@ from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.sync import run_state, sync_in_progress
 from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SYNC_FLAG = "sync_all"
 
@@ -34,7 +35,7 @@ def sync_all(ctx: Context) -> None:
         confirm.ask(SYNC_FLAG, True)
     budget.sync_note(ctx, SYNC_FLAG)
     confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
-                     "Sync now", lambda _: actions.sync_now(ctx, None))
+                     "Sync now", lambda _: actions.sync_now(ctx, None), keep_label="Don't sync")
     confirm.last_outcome(SYNC_FLAG)
 
 

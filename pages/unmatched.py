@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from lmsdata.csvsafe import frame_to_csv
-from lmsdata.ui import loaders, privacy, widgets
-from lmsdata.ui.frame import Context, show
+from lmsdata.ui import loaders, privacy, safe, widgets
+from lmsdata.ui.context import Context
+from lmsdata.ui.frame import show
 
 SHOWN_ROWS = 2000
 
@@ -74,11 +75,13 @@ def reveal(ctx: Context, users: pd.DataFrame) -> None:
         return
     shown = privacy.revealed(user["id"])
     if shown is None:
-        st.markdown(f"Selected: **{user['first_name']} {user['last_name']}** · {user['district']}")
+        st.markdown(f"Selected: **{safe.text(user['first_name'])} {safe.text(user['last_name'])}** · "
+                    f"{safe.text(user['district'])}")
         privacy.reveal_button(ctx, str(user["id"]), reason="unmatched users", key=f"unmatched_reveal_{user['id']}")
     else:
-        st.markdown(f"**{shown['name']}** · {shown['email'] or 'no e-mail'} · SIS id `{shown['sis_id'] or '-'}` · "
-                    f"{user['district']} (revealed to you, recorded in the audit log)")
+        st.markdown(f"**{safe.text(shown['name'])}** · {safe.text(shown['email'] or 'no e-mail')} · "
+                    f"SIS id {safe.text(shown['sis_id'] or '-')} · {safe.text(user['district'])} "
+                    "(revealed to you, recorded in the audit log)")
 
 
 def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filters: dict,

@@ -5,13 +5,17 @@ from pathlib import Path
 import pytest
 
 from lmsdata.config import ConfigError, load_settings
+from lmsdata.demo import demo_db_path
 
 
-def test_no_credentials_means_demo_mode_with_default_cache() -> None:
+def test_no_credentials_means_demo_mode_on_the_demo_cache() -> None:
+    """The CLI without credentials reads the file the dashboard's demo writes."""
     settings = load_settings(env={})
     assert settings.demo
-    assert settings.db_path == Path("cache/lmsdata.db")
+    assert settings.db_path == Path("cache/demo.db") == demo_db_path(Path("cache/lmsdata.db"))
     assert settings.api_url == "https://api.clever.com"
+    real = load_settings(env={"CLEVER_CLIENT_ID": "id", "CLEVER_CLIENT_SECRET": "secret"})
+    assert real.db_path == Path("cache/lmsdata.db")
 
 
 def test_environment_wins_over_secrets_and_db_flag_wins_over_both() -> None:

@@ -71,8 +71,9 @@ def test_deep_link_first_then_every_page_a_retry_and_an_invitation(server: str, 
     wait_for_app(page)
     page.get_by_role("button", name=re.compile(r"Retry all that look ready \(\d+\)")).click()
     wait_for_app(page)
-    expect(page.get_by_text(re.compile(r"Retry \d+ push"))).to_be_visible()
-    page.get_by_role("button", name="Retry now").click()
+    # the question names the pushes it will touch; the button says the verb
+    expect(page.get_by_text(re.compile(r"^Retry \d+ push(es)? \(push \d+ · "))).to_be_visible()
+    page.get_by_role("button", name=re.compile(r"^Retry \d+ push(es)?$")).click()
     wait_for_app(page)
     summary = page.get_by_text(re.compile(r"Retry finished: .*sent"))
     expect(summary).to_be_visible()

@@ -15,11 +15,15 @@ from lmsdata.health import (
     STATUSES,
     Thresholds,
     assess,
+    healthy_share,
     matched_percentages,
     state_since,
     transitions,
+    urgency,
 )
+from lmsdata.pushes.taxonomy import Category
 from lmsdata.sync import NoToken
+from lmsdata.wording import lms_name, plural, possessive
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 FRESH = "2026-11-27T06:00:00.000Z"  # 6 hours before NOW
@@ -272,7 +276,13 @@ def test_assess_table(case: str, district: dict[str, Any], status: str, owner: s
     health = assess(district, now=NOW)
     assert (health.status, health.owner) == (status, owner), health.reasons
     assert step in health.next_step
-    assert health.reasons, "every status explains itself"
+    assert health.explanation, "every status explains itself"
+    if status == "healthy":
+        assert health.reasons == []
+    else:  # the verdict is its most urgent reason's
+        top = health.reasons[0]
+        assert (top.status, top.owner, top.next_step) == (health.status, health.owner, health.next_step)
+        assert top.figure
     assert health.label == STATUS_BY_NAME[status].label
     assert health.owner_label == OWNERS[owner]
 
@@ -285,13 +295,15 @@ def test_every_status_and_owner_is_reachable_from_the_table() -> None:
 def test_reasons_keep_every_finding_most_urgent_first() -> None:
     health = assess(row(last_lms_sync=OLD, matched_students=50.0, failed_pushes=2), now=NOW)
     assert health.status == "action_needed"
-    assert [r.split(" ")[0] for r in health.reasons[:3]] == ["2", "Clever", "Matched"]
+    assert [r.kind for r in health.reasons] == ["failed_pushes", "stale_sync", "unmatched_students"]
+    assert [r.figure.split(" ")[0] for r in health.reasons] == ["2", "Clever", "50%"]
 
 
 def test_google_classroom_note_does_not_change_status() -> None:
     health = assess(row(lms_type="google_classroom"), now=NOW)
     assert health.status == "healthy"
-    assert any("LTI launch is not available" in r for r in health.reasons)
+    assert health.reasons == []
+    assert any("LTI launch is not available" in note for note in health.notes)
 
 
 def test_thresholds_change_the_verdict() -> None:
@@ -390,3 +402,101 @@ def test_state_since_feeds_stuck_detection() -> None:
     assert since == {"d1": "2026-11-07T00:00:00Z", "d2": "2026-11-04T00:00:00Z"}
     stuck = assess(row(lms_state="pending_authorization", lms_state_since=since["d2"]), now=NOW)
     assert stuck.status == "action_needed"
+
+
+# Every live problem is a reason: (case, row, expected reason kinds most urgent first, figure of the first).
+REASON_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
+    ("healthy has none", row(), [], ""),
+    (
+        "stale sync and failed pushes both show (Gary)",
+        row(
+            last_lms_sync=TEN_DAYS_AGO,
+            failed_pushes=6,
+            failed_by_category={"assignment_not_created": 4, "student_not_matched": 2},
+        ),
+        ["failed_pushes", "failed_pushes", "stale_sync"],
+        "4 grade pushes failed: ",
+    ),
+    (
+        "74 % matched students is said (Brattleboro)",
+        row(matched_students=74.0, unmatched_students=260),
+        ["unmatched_students"],
+        "74% of students matched (target 95%): 260 students not matched.",
+    ),
+    (
+        "an SIS error is shown on a connected district",
+        row(sis_error="SIS credentials rejected"),
+        ["sis_error"],
+        "Clever reports an SIS sync error: SIS credentials rejected",
+    ),
+    (
+        "an SIS error follows a not-connected district's own reason (Burlington)",
+        row(lms_state=None, sis_error="SFTP upload missing"),
+        ["not_connected", "sis_error"],
+        "LMS Connect is not set up",
+    ),
+    (
+        "three problems at once: stale, teachers and sections below target",
+        row(
+            last_lms_sync=OLD, matched_teachers=60.0, unmatched_teachers=20, matched_sections=80.0, unsynced_sections=40
+        ),
+        ["stale_sync", "unmatched_teachers", "unsynced_sections"],
+        "Clever last received LMS data 4 days ago (limit 48 h).",
+    ),
+    (
+        "failed pushes while matching follow the setup's owner",
+        row(lms_state="matching_in_progress", failed_pushes=1),
+        ["setting_up", "failed_pushes"],
+        "Clever is matching LMS records",
+    ),
+    (
+        "stuck setup is its own kind",
+        row(lms_state="initial_sync_processing", lms_state_since=TEN_DAYS_AGO),
+        ["stuck_setup"],
+        "Clever has been reading the LMS for 10 days (limit 7).",
+    ),
+    (
+        "a refused pull is a sync error",
+        row(last_sync_error="401 Unauthorized"),
+        ["sync_error"],
+        "Clever refused our access to this district: 401 Unauthorized",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "district", "kinds", "figure"), REASON_CASES, ids=[c[0] for c in REASON_CASES])
+def test_reasons_table(case: str, district: dict[str, Any], kinds: list[str], figure: str) -> None:
+    health = assess(district, now=NOW)
+    assert [r.kind for r in health.reasons] == kinds
+    if kinds:
+        assert health.reasons[0].figure.startswith(figure)
+        assert [urgency(r.status) for r in health.reasons] == sorted(urgency(r.status) for r in health.reasons)
+        assert all(r.next_step and r.owner in OWNERS and r.status in STATUS_BY_NAME for r in health.reasons)
+
+
+def test_failed_pushes_by_category_take_the_category_owner_and_step() -> None:
+    health = assess(row(failed_pushes=3, failed_by_category={"section_not_synced": 3}), now=NOW)
+    (reason,) = health.reasons
+    category = Category.SECTION_NOT_SYNCED
+    assert (reason.detail, reason.owner, reason.next_step) == ("section_not_synced", category.owner, category.next_step)
+    assert reason.figure == f"3 grade pushes failed: {category.label}."
+
+
+@pytest.mark.parametrize(("count", "noun", "text"), [(1, "district", "1 district"), (2, "district", "2 districts"),
+                                                     (0, "record", "0 records"), (1, "grade push", "1 grade push"),
+                                                     (3, "grade push", "3 grade pushes")])  # fmt: skip
+def test_plural(count: int, noun: str, text: str) -> None:
+    assert plural(count, noun) == text
+
+
+def test_possessive_and_lms_names() -> None:
+    assert possessive("Burlington County Schools") == "Burlington County Schools'"
+    assert possessive("Gary ISD") == "Gary ISD's"
+    assert [lms_name(t) for t in ("google_classroom", "canvas", "schoology", None, "moodle")] == [
+        "Google Classroom", "Canvas", "Schoology", "", "Moodle"]  # fmt: skip
+
+
+def test_healthy_share_counts_connected_districts_only() -> None:
+    rows = [{"lms_state": "success", "health": "healthy"}, {"lms_state": "success", "health": "stale"},
+            {"lms_state": "", "health": "not_connected"}, {"lms_state": None, "health": "not_connected"}]  # fmt: skip
+    assert healthy_share(rows) == (1, 2)

@@ -18,6 +18,7 @@ from lmsdata.db import connect, data_version
 from lmsdata.health import assess
 from lmsdata.invitations import (
     InvitationError,
+    can_invite,
     cancel,
     inbound_requests,
     invite,
@@ -248,7 +249,9 @@ def test_resend_replaces_the_open_invitation(cache: Path, sink: MailSink, mailer
     assert listed[first["id"]]["state"] == "cancelled"
     assert listed[first["id"]]["replaced_by"] == second["id"]
     assert listed[second["id"]]["district_name"] == "Springfield Unified"
-    assert [m["To"] for m in sink.messages] == ["Pat Lee <it@springfield.k12.us>", "Pat Lee <cio@springfield.k12.us>"]
+    # The typed address is not the Clever contact's: neither the header nor the greeting names Pat Lee.
+    assert [m["To"] for m in sink.messages] == ["Pat Lee <it@springfield.k12.us>", "cio@springfield.k12.us"]
+    assert sink.messages[1].get_content().startswith("Hello,\n")
     [entry] = audit_rows(cache, "resend")
     assert (entry["actor"], entry["target"], entry["outcome"]) == ("sam", "d-new", "ok")
     assert json.loads(entry["params"])["resent_from"] == first["id"]
@@ -391,3 +394,11 @@ def test_inbound_requests_list_districts_waiting_on_us(cache: Path) -> None:
 )
 def test_valid_addresses(address: str) -> None:
     assert validate_email(address) == address
+
+
+@pytest.mark.parametrize(("state", "allowed"), [(None, True), ("", True), ("success", False),
+                                                ("pending_authorization", False), ("disconnected", False)])  # fmt: skip
+def test_can_invite_only_districts_without_lms_connect(state: str | None, allowed: bool) -> None:
+    verdict, why = can_invite({"id": "d", "name": "Laramie County", "lms_state": state})
+    assert verdict is allowed
+    assert ("already set up for LMS Connect" in why) is not allowed

@@ -7,6 +7,7 @@ the demo; actions that talk to Clever are tested in test_pages_actions.py agains
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lmsdata.db import connect
+from lmsdata.db import bump_data_version, connect
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
+from tests.ui_fixtures import at as at_time
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +89,15 @@ def texts(at: AppTest) -> str:
     """Everything a reader sees as text (markdown, captions, alerts, titles), one string to search."""
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "success",
                                   "error") for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", "\n".join(str(p) for p in parts))  # escaped marks read as themselves
+
+
+def select_rows(at: AppTest, base: str, rows: list[int]) -> AppTest:
+    """Tick these rows of the selectable table `base`, under the key it has now (a new one after each action)."""
+    generation = at.session_state[f"{base}__generation"] if f"{base}__generation" in at.session_state else 0  # noqa: SIM401 (no .get on AppTest state)
+    at.session_state[base if not generation else f"{base}_{generation}"] = {
+        "selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
 
 
 def table(at: AppTest, index: int = 0):  # type: ignore[no-untyped-def]
@@ -164,7 +174,7 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     text = texts(at)
     assert "**Owner:**" in text and "**Next step:**" in text
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["lms_state"] == "success"
+    assert metrics["LMS state"] == "success" and metrics["LMS"] == "Schoology"
     assert metrics["Matched students"] == "60%"
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert [t["name"] for t in charts[0]["data"]] == ["students", "teachers", "sections"]
@@ -177,12 +187,15 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     pushes = next(f for f in frames if "assignment_key" in f.columns)
     assert "Grace Hopper" not in set(pushes["student"])  # masked outside the reveal
     assert at.button(key="district_sync_button")
-    assert at.text_input[0].value == "it@d-below.example.org"  # invitation prefilled from the contact
+    # already connected: no invitation is offered (the library would refuse it), the reason is said instead
+    assert "already set up for LMS Connect" in texts(at) and not any(b.label == "Send invitation" for b in at.button)
+    at = open_page("district", district="d-quiet")
+    assert at.text_input[0].value == "it@d-quiet.example.org"  # invitation prefilled from the contact
 
 
 def test_district_unknown_or_missing_id(cache: Path) -> None:
     at = open_page("district", district="d-nope")
-    assert "no district with id `d-nope`" in texts(at)
+    assert "no district with id d-nope." in texts(at)
     at = open_page("district")
     assert "Choose a district" in texts(at)
     at.selectbox(key="district_pick_").set_value("d-error").run()
@@ -232,7 +245,7 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     at = open_page("pushes")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Failed or unknown"] == "3"
-    assert metrics["Look ready to retry"] == "2"  # the transient ones in connected districts
+    assert metrics["Look ready to retry"] == "1"  # push 4 failed transiently, but its section is not synced
     groups = table(at, 0)
     matched = groups[groups["label"] == "Student not matched in the LMS"].iloc[0]
     assert matched["owner"] == "District" and "district" in matched["next_step"]
@@ -243,10 +256,10 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     pushes = table(at, 2)
     assert set(pushes["Push"]) == {1, 2, 4}
     ready = {push: list(label) for push, label in zip(pushes["Push"], pushes["Ready"], strict=True)}
-    assert (ready[1], ready[2], ready[4]) == (["blocked"], ["ready"], ["ready"])
+    assert (ready[1], ready[2], ready[4]) == (["blocked"], ["ready"], ["blocked"])
     assert "Grace Hopper" not in set(pushes["Student"])
     at.toggle(key="pushes_ready_only").set_value(True).run()
-    assert set(table(at, 2)["Push"]) == {2, 4}
+    assert set(table(at, 2)["Push"]) == {2}
 
 
 def test_attempt_details_are_masked_until_revealed_and_the_reveal_is_audited(cache: Path) -> None:
@@ -270,9 +283,11 @@ def test_retry_asks_for_confirmation_and_cancel_does_nothing(cache: Path) -> Non
     at.session_state["pushes_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     at.button(key="pushes_retry_selected").click().run()
-    assert "Retry 1 push?" in texts(at)
+    assert "Retry 1 push (push " in texts(at)
+    assert at.button(key="pushes_retry_yes").label == "Retry 1 push"
     at.button(key="pushes_retry_no").click().run()
-    assert "Retry 1 push?" not in texts(at)
+    assert "Retry 1 push (" not in texts(at)
+    assert at.button(key="pushes_retry_selected").disabled  # "Don't retry" also clears the selection
     with connect(cache) as db:
         assert db.execute("SELECT COUNT(*) FROM push_attempts").fetchone()[0] == 4
 
@@ -369,3 +384,39 @@ def test_damaged_cache_is_explained(db_path: Path, monkeypatch: pytest.MonkeyPat
             at.switch_page(f"pages/{page}.py").run()
         assert not at.exception
         assert "cannot be read" in at.error[0].value and "lmsdata sync --full" in at.error[0].value
+
+
+def test_a_district_with_three_problems_shows_all_three(cache: Path) -> None:
+    with connect(cache) as db, db.conn:  # stale LMS sync, matching below target and a failed pull at once
+        db.execute("UPDATE districts SET last_lms_sync = ?, last_sync_error = 'HTTP 503 from Clever' "
+                   "WHERE id = 'd-below'", [at_time(days=8)])
+        bump_data_version(db)
+    at = open_page("district", district="d-below")
+    problems = next(d.value for d in at.dataframe if "What we see" in d.value.columns)
+    seen = " | ".join(problems["What we see"])
+    assert "8 days ago" in seen and "HTTP 503 from Clever" in seen and "60% of students matched" in seen
+    assert {"Action needed", "Stale", "Matching below target"} <= set(problems["Problem"])
+    assert all(problems["Next step"].str.len() > 0)
+    overview = open_page()
+    row = table(overview).set_index("District").loc["Riverside Unified"]
+    assert {"Action needed ×2", "Stale ×2", "Matching below target ×3"} == set(row["Problems"].split(" · "))
+
+
+def test_filters_search_and_sort_live_in_the_url_and_a_copied_url_reopens_the_view(cache: Path) -> None:
+    at = open_page()
+    at.multiselect(key="overview_status").set_value(["action_needed", "below_target"]).run()
+    at.text_input(key="overview_search").set_value("river").run()
+    assert at.query_params["status"] == ["action_needed", "below_target"] and at.query_params["q"] == "river"
+    reopened = app()  # a new session, as a colleague opening the copied link
+    for key in at.query_params:
+        reopened.query_params[key] = at.query_params[key]
+    reopened.run()
+    assert list(table(reopened)["District"]) == list(table(at)["District"]) == ["Riverside Unified"]
+    assert reopened.text_input(key="overview_search").value == "river"
+
+
+def test_a_push_deep_link_opens_that_push(cache: Path) -> None:
+    at = open_page("pushes", push="1")
+    assert "**Push 1** · " in "\n".join(m.value for m in at.markdown)
+    at = open_page("pushes", push="not-a-push")
+    assert "**Push " not in "\n".join(m.value for m in at.markdown)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import connect
 from tests import test_pages as pages
-from tests.test_pages import assert_no_error, table, texts
+from tests.test_pages import assert_no_error, select_rows, table, texts
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS = ("CLEVER_CLIENT_ID", "CLEVER_CLIENT_SECRET", "SMTP_URL", "CLEVER_API_URL", "CLEVER_OAUTH_URL")
@@ -91,13 +91,15 @@ def test_retrying_a_ready_push_sends_it_and_shows_the_result(demo: Path) -> None
     unblocked = ready[ready["Category"].isin(["Student not matched in the LMS", "Section not synced to the LMS"])]
     row = int(unblocked.index[0])
     push_id = int(ready.iloc[row]["Push"])
-    at.session_state["pushes_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
-    at.run()
+    select_rows(at, "pushes_table", [row])
     at.button(key="pushes_retry_selected").click().run()
-    assert "Retry 1 push?" in texts(at)
+    assert f"Retry 1 push (push {push_id} · " in texts(at)  # the question names the push it will touch
     at.button(key="pushes_retry_yes").click().run()
     assert_no_error(at)
     assert "Retry finished: 1 sent." in texts(at)
+    # nothing stays ticked: the rows moved under the old selection, and a second click must not hit them
+    assert at.button(key="pushes_retry_selected").label == "Retry selected (0)"
+    assert at.button(key="pushes_retry_selected").disabled
     assert count(demo, "SELECT COUNT(*) FROM pushes WHERE id = ? AND state = 'sent'", push_id) == 1
     assert count(demo, "SELECT COUNT(*) FROM audit_log WHERE action = 'retry' AND actor = 'demo'") >= 1
 
@@ -187,10 +189,10 @@ def test_resend_then_cancel_an_invitation(demo: Path) -> None:
     rows = table(at, 0)
     position = int(rows.index[rows["state"] == "sent"][0])
     old_id = int(rows.iloc[position]["id"])
-    at.session_state["invitations_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
-    at.run()
+    select_rows(at, "invitations_table", [position])
     at.button(key="invitation_resend").click().run()
-    assert f"Send invitation {old_id} again?" in texts(at)
+    assert f"Send the invitation to {rows.iloc[position]['email']} (" in texts(at)
+    assert at.button(key="invitations_row_yes").label == "Send it again"
     at.button(key="invitations_row_yes").click().run()
     assert_no_error(at)
     assert "Invitation sent again to" in texts(at)
@@ -198,9 +200,10 @@ def test_resend_then_cancel_an_invitation(demo: Path) -> None:
     new = rows[rows["resent_from"] == old_id].iloc[0]
     assert new["state"] == "sent"
     position = int(rows.index[rows["id"] == new["id"]][0])
-    at.session_state["invitations_table"] = {"selection": {"rows": [position], "columns": [], "cells": []}}
-    at.run()
+    select_rows(at, "invitations_table", [position])
     at.button(key="invitation_cancel").click().run()
+    assert at.button(key="invitations_row_yes").label == "Cancel the invitation"
+    assert at.button(key="invitations_row_no").label == "Keep it"
     at.button(key="invitations_row_yes").click().run()
     assert_no_error(at)
     assert f"Invitation {int(new['id'])} cancelled." in texts(at)

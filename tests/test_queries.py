@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlite_utils
 
@@ -25,6 +26,8 @@ def test_headline_counts_failed_pushes_by_age_and_open_invitations(db: sqlite_ut
                       "unmatched_students": 2}
     db.execute("UPDATE pushes SET updated_at = '2020-01-01T00:00:00.000Z' WHERE id = 1")
     assert queries.headline(db, NOW)["failed_last_week"] == 2
+    db.execute("UPDATE districts SET lms_state = 'matching_in_progress' WHERE id = 'd-below'")
+    assert queries.headline(db, NOW)["unmatched_students"] == 0  # still setting up: not counted
 
 
 def test_unmatched_users_filters_and_search(db: sqlite_utils.Database) -> None:
@@ -49,8 +52,14 @@ def test_unsynced_sections_carry_school_and_teacher(db: sqlite_utils.Database) -
 def test_readiness_follows_the_cache_state(db: sqlite_utils.Database) -> None:
     """A push blocked on an unmatched student looks ready once a sync sees the student matched."""
     ready = dict(zip(*[queries.failed_pushes(db)[c] for c in ("id", "ready")], strict=True))
-    assert ready == {1: 0, 2: 1, 4: 1}
+    assert ready == {1: 0, 2: 1, 4: 0}  # 4 failed for a transient reason, but its section is not synced
     db.execute("UPDATE users SET synced_in_lms = 1 WHERE id = 'u-un1'")
+    assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {2}  # section s-un still not synced
+    db.execute("UPDATE sections SET synced_in_lms = 1 WHERE id = 's-un'")
+    assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {1, 2}
+    blocked = queries.failed_pushes(db).set_index("id").loc[4]  # its student is still unmatched
+    assert "student u-un2 is still not matched" in blocked["ready_reason"] and blocked["ready_owner"] == "district"
+    db.execute("UPDATE users SET synced_in_lms = 1 WHERE id = 'u-un2'")
     assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {1, 2, 4}
     db.execute("UPDATE districts SET lms_state = 'error' WHERE id = 'd-below'")
     assert set(queries.failed_pushes(db, ready_only=True)["id"]) == {2}  # nothing goes to a district in error
@@ -64,6 +73,9 @@ def test_failures_group_by_category_and_cluster_across_districts(db: sqlite_util
     top = clusters.iloc[0]
     assert (top["error"], top["districts"], top["district_ids"]) == ("Service Unavailable", 2, ["d-below", "d-healthy"])
     assert top["lms_types"] == "canvas, schoology"
+    db.execute("UPDATE pushes SET last_status = NULL, last_message = 'No assignment id' WHERE id = 1")
+    never_sent = queries.failure_clusters(db).set_index("error").loc["No assignment id"]
+    assert pd.isna(never_sent["last_status"])  # it never reached Clever: no HTTP status, not 0
 
 
 def test_error_signature_blanks_ids_and_numbers() -> None:

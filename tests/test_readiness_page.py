@@ -73,8 +73,8 @@ def test_overview_shows_lti_launch_per_district(cache: Path) -> None:
     at = app().run()
     rows = table(at)
     by_lms = dict(zip(rows["LMS"], rows["LTI launch"], strict=False))
-    assert by_lms.get("canvas") == "available"
-    assert by_lms.get("google_classroom", "not available") == "not available"
+    assert by_lms.get("Canvas") == "available"
+    assert by_lms.get("Google Classroom", "not available") == "not available"
 
 
 @pytest.mark.parametrize(("page", "button"), [("sync", "sync_all_button"), ("pushes", "pushes_retry_ready")])

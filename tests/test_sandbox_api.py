@@ -10,6 +10,7 @@ import pytest
 from sandbox_fixtures import CLIENT_ID, CLIENT_SECRET, FakeClock, client_for, first_link, served
 
 from lmsdata.sandbox import Sandbox
+from lmsdata.sandbox.data import section_grade
 
 
 @pytest.fixture
@@ -269,3 +270,12 @@ def test_lms_state_control_sets_freshness_and_type() -> None:
         assert sandbox.district(unconnected)["lms_matched_percentage"] is None
         with pytest.raises(KeyError):
             sandbox.set_lms_state("000000000000000000000000", "success")
+
+
+def test_section_grades_fit_their_courses_and_schools() -> None:
+    elementary = {"low_grade": "Kindergarten", "high_grade": "5"}
+    high = {"low_grade": "9", "high_grade": "12"}
+    assert section_grade("English 9", "s1", high) == "9"
+    assert section_grade("Math 7", "s1", elementary) in {"Kindergarten", "1", "2", "3", "4", "5"}
+    grades = {section_grade("Biology", f"s{n}", high) for n in range(40)}
+    assert grades == {"9", "10", "11", "12"}  # not all one grade

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from lmsdata import demo
 from lmsdata.cli import cli
+from lmsdata.config import DEMO_DB_PATH, load_settings
 from lmsdata.db import connect
 from lmsdata.health import STATUS_BY_NAME
 from lmsdata.sandbox import Sandbox
@@ -62,6 +64,11 @@ def test_sync_and_status_end_to_end(sandbox_and_url: tuple[Sandbox, str], db_pat
     by_id = {r["id"]: r for r in rows}
     assert by_id[victim]["health"] == "action_needed" and by_id[victim]["owner"] == "district"
     assert "No token for district" in by_id[victim]["last_sync_error"]
+    victim_reason = by_id[victim]["reasons"][0]  # the JSON carries every reason, most urgent first
+    assert (victim_reason["kind"], victim_reason["owner"]) == ("sync_error", "district")
+    assert "No token for district" in victim_reason["figure"]
+    healthy = [r for r in rows if r["health"] == "healthy"]
+    assert all(r["reasons"] == [] for r in healthy) and all(r["reasons"] for r in rows if r not in healthy)
     assert all(r["health"] in STATUS_BY_NAME for r in rows)
     for did in sandbox.district_ids():
         served_district = sandbox.district(did)
@@ -107,3 +114,36 @@ def test_a_mistyped_district_fails_without_leaving_a_row(sandbox_and_url: tuple[
 def test_status_without_a_cache_says_to_sync_first(tmp_path: Path) -> None:
     result = run("status", "--db", str(tmp_path / "missing.db"))
     assert result.exit_code == 2 and "run `lmsdata sync` first" in result.stderr
+
+
+def test_status_without_credentials_reads_the_demo_the_dashboard_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scripts/demo` builds cache/demo.db; `lmsdata status` with no credentials shows those districts."""
+    monkeypatch.chdir(tmp_path)
+    env = demo.start(demo.demo_db_path(load_settings(env={}).db_path))
+    try:
+        demo.build(env)
+        # While the demo runs, the CLI reaches its sandbox with `--sandbox demo`, without credentials.
+        synced = run("sync", "--sandbox", "demo", env=NO_CREDENTIALS)
+        assert synced.exit_code == 0, synced.output
+        dry = run("retry", "--all-failed", "--dry-run", "--sandbox", "demo", "--format", "json", env=NO_CREDENTIALS)
+        assert dry.exit_code == 0, dry.output
+        assert any(item["outcome"] == "ready" for item in json.loads(dry.stdout))
+        with connect(DEMO_DB_PATH) as db:
+            open_ones = {r["district_id"] for r in db.query("SELECT district_id FROM invitations WHERE state = 'sent'")}
+            uninvited = [r["id"] for r in db.query("SELECT id FROM districts WHERE COALESCE(lms_state, '') = ''")
+                         if r["id"] not in open_ones]  # fmt: skip
+        invited = run("invite", uninvited[0], "--email", "it@district.example.org", env=NO_CREDENTIALS)
+        assert invited.exit_code == 0, invited.output
+        assert env.mail_sink.messages[-1]["To"] == "it@district.example.org"  # the demo's own mail sink
+    finally:
+        env.close()
+    stopped = run("sync", "--sandbox", "demo", env=NO_CREDENTIALS)
+    assert stopped.exit_code != 0  # the demo is gone: a plain error, not a hang
+    with connect(DEMO_DB_PATH) as db:
+        names = {r["name"] for r in db.query("SELECT name FROM districts")}
+    rows = json.loads(run("status", "--format", "json", env=NO_CREDENTIALS).output)
+    assert names and {r["name"] for r in rows} == names
+    table = run("status", env=NO_CREDENTIALS).output
+    assert all(name in table for name in names)

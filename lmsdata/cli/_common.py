@@ -63,13 +63,23 @@ def sandbox_option(func: F) -> F:
         "sandbox_url",
         default=None,
         metavar="URL",
-        help="Talk to a running `lmsdata sandbox` at this URL instead of Clever.",
+        help="Talk to a running `lmsdata sandbox` at this URL instead of Clever; `demo`: the running "
+        "demo's sandbox (`scripts/demo`).",
     )(func)
 
 
 def clever_settings(db_path: Path | None, sandbox_url: str | None, command: str) -> Settings:
     """Settings for a command that talks to Clever (or to `--sandbox URL`); refuses plainly without credentials."""
     settings = settings_for(db_path)
+    if sandbox_url == "demo":
+        from lmsdata.demo import demo_settings
+
+        demo = demo_settings(settings.db_path)
+        if demo is None:
+            raise click.UsageError(
+                f"No running demo recorded in {settings.db_path}: start it with `scripts/demo` and keep it open."
+            )
+        return demo
     if sandbox_url:
         from lmsdata.sandbox.core import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -115,7 +125,8 @@ def emit(rows: Sequence[Mapping[str, Any]], output_format: str, columns: Iterabl
         click.echo(json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2, default=str))
         return
     if output_format == "csv":
-        write_rows(sys.stdout, rows, cols)
+        write_rows(sys.stdout, ({c: _cell(v) if isinstance(v, (dict, list)) else v for c, v in r.items()}
+                                for r in rows), cols)
         return
     if not rows:
         click.echo("(no rows)")

@@ -38,8 +38,14 @@ def register(cli: click.Group) -> None:
 
 
 def _mailer(settings: Settings) -> Mailer:
+    if not settings.smtp_url and settings.demo:  # the running demo's mail sink, if it recorded one
+        from lmsdata.demo import demo_settings
+
+        running = demo_settings(settings.db_path)
+        settings = running or settings
     if not settings.smtp_url:
-        demo = " The dashboard's demo sends to its built-in local mail sink instead." if settings.demo else ""
+        demo = (" The dashboard's demo sends to its built-in local mail sink instead; while `scripts/demo` runs, "
+                "`invite` uses that sink too.") if settings.demo else ""  # fmt: skip
         raise click.UsageError(
             "Sending an invitation needs a mail server: set SMTP_URL, for example "
             f"smtp://user:password@mail.example.org:587 (STARTTLS) or smtps://mail.example.org:465.{demo}"

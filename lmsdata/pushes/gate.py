@@ -13,8 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata.models import synced_in_lms
-from lmsdata.pushes import log
+from lmsdata.pushes import log, readiness
 from lmsdata.pushes.situation import FreshLook
 from lmsdata.pushes.taxonomy import Category
 
@@ -28,53 +27,13 @@ class Blocked:
 def blocker(db: sqlite_utils.Database, look: FreshLook, push: Mapping[str, Any]) -> Blocked | None:
     """The condition that still blocks `push`, checked against Clever now; None when it may be sent.
 
-    The district is checked for every push (one request per district per run); the section or the
-    student only when the push's last failure was about them. Raises TokenRevoked from the district check.
+    The same `readiness.check` as the dashboard's preview, over every precondition, with facts
+    fresh from Clever (one request per district, section and user a run). Raises TokenRevoked
+    from the district check.
     """
-    district = look.district()
-    state = district.get("lms_state")
-    if "lms_state" in district and state != "success":  # null: LMS Connect not set up
-        category = Category.DISTRICT_LMS_ERROR if state == "error" else Category.DISTRICT_NOT_READY
-        shown = repr(state) if state else "not set"
-        return Blocked(category, f"the district's lms_state is still {shown} (needs 'success')")
-    category = Category.from_slug(push["category"]) if push.get("category") else None
-    if category is Category.SECTION_NOT_SYNCED:
-        return _section_blocker(look, push["section_id"])
-    if category in (Category.STUDENT_NOT_MATCHED, Category.STUDENT_NOT_IN_SECTION) and push.get("student_id"):
-        return _student_blocker(look, push["section_id"], push["student_id"])
-    waiting = category in (Category.ASSIGNMENT_DELETED, Category.ASSIGNMENT_NOT_CREATED)
-    if waiting and not log.live_assignment_id(db, push["district_id"], push["section_id"], push["assignment_key"]):
-        what = "was deleted in the LMS and not created again" if category is Category.ASSIGNMENT_DELETED \
-            else "has not been created in Clever yet"
-        return Blocked(category, f"assignment {push['assignment_key']!r} {what}")
-    if category is Category.PAYLOAD_INVALID:
-        return Blocked(
-            category,
-            f"Clever rejected exactly this payload ({push.get('last_status')}: {push.get('last_message')!r}); "
-            "sending it again would fail the same way",
-        )
-    return None
-
-
-def _section_blocker(look: FreshLook, section_id: str) -> Blocked | None:
-    section = look.section(section_id)
-    if section is None:
-        return Blocked(Category.SECTION_NOT_SYNCED, f"Clever no longer has section {section_id}")
-    if synced_in_lms(section) == 0:
-        return Blocked(Category.SECTION_NOT_SYNCED, f"section {section_id} is still not synced in the LMS")
-    return None
-
-
-def _student_blocker(look: FreshLook, section_id: str, student_id: str) -> Blocked | None:
-    user = look.user(student_id)
-    if user is None:
-        return Blocked(Category.STUDENT_NOT_IN_SECTION, f"Clever no longer has student {student_id}")
-    if synced_in_lms(user) == 0:
-        return Blocked(Category.STUDENT_NOT_MATCHED, f"student {student_id} is still not matched in the LMS")
-    section = look.section(section_id)
-    students = section.get("students") if section else None
-    if isinstance(students, list) and student_id not in students:
-        return Blocked(Category.STUDENT_NOT_IN_SECTION, f"student {student_id} is not in section {section_id}")
+    verdict = readiness.check(push, readiness.FreshFacts(db, look, push["district_id"]))
+    if verdict.ready is False and verdict.category is not None:
+        return Blocked(verdict.category, verdict.reason)
     return None
 
 

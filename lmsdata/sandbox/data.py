@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -464,7 +466,7 @@ class _Generator:
             "term_id": terms[period % len(terms)]["id"],
             "name": f"{course} - Period {period + 1}", "period": str(period + 1),
             "section_number": f"{period + 1:02d}", "sis_id": f"SEC-{sid[-6:]}",
-            "subject": subject, "grade": school["low_grade"], "teacher": teacher,
+            "subject": subject, "grade": section_grade(course, sid, school), "teacher": teacher,
             "teachers": [teacher], "students": students, "created": self.created,
             "last_modified": self.created, "ext": {},
             "lms_status": None if flag is None else {"synced_in_lms": flag},
@@ -473,3 +475,13 @@ class _Generator:
 
 def generate_district(seed: int, plan: DistrictPlan, started_at: float) -> DistrictBase:
     return _Generator(seed, plan, started_at).build()
+
+
+def section_grade(course: str, sid: str, school: Mapping[str, Any]) -> str:
+    """A grade that fits the course and the school: "Math 7" is grade 7; others take one of the
+    school's grades, chosen from the section id (not the random stream, so the rest of the world stays)."""
+    low = 0 if school["low_grade"] == "Kindergarten" else int(school["low_grade"])
+    high = int(school["high_grade"])
+    named = [int(word) for word in course.split() if word.isdigit() and low <= int(word) <= high]
+    level = named[0] if named else low + zlib.crc32(sid.encode()) % (high - low + 1)
+    return "Kindergarten" if level == 0 else str(level)

@@ -18,7 +18,7 @@ from lmsdata.ui import services
 from lmsdata.ui.progress import Report, with_progress
 
 if TYPE_CHECKING:
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 
 

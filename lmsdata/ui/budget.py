@@ -10,7 +10,7 @@ import streamlit as st
 from lmsdata.budget import BudgetSettings, Estimate, describe, estimate_retry, estimate_sync, settings_from_env
 from lmsdata.db import connect
 from lmsdata.ui.confirm import pending
-from lmsdata.ui.frame import Context
+from lmsdata.ui.context import Context
 
 RETRY_CONCURRENCY, SYNC_CONCURRENCY = 8, 4  # what actions.retry / actions.sync_now run with (library defaults)
 

@@ -23,8 +23,13 @@ def pending(flag: str) -> Any:
     return st.session_state.get(flag)
 
 
-def question(flag: str, text: str, confirm_label: str, act: Callable[[Any], Outcome]) -> None:
-    """If a confirmation is pending, ask it; on confirm run `act(payload)` and keep its outcome."""
+def question(flag: str, text: str, confirm_label: str, act: Callable[[Any], Outcome], *,
+             keep_label: str = "Keep it", after: Callable[[], None] | None = None) -> None:
+    """If a confirmation is pending, ask it; on confirm run `act(payload)` and keep its outcome.
+
+    Both buttons say what they do (`confirm_label` the verb, `keep_label` the way out); `after` runs
+    once the question is answered either way (e.g. to clear the table selection it was about).
+    """
     payload = st.session_state.get(flag)
     if payload is None:
         return
@@ -35,9 +40,13 @@ def question(flag: str, text: str, confirm_label: str, act: Callable[[Any], Outc
             outcome = act(payload)
             st.session_state.pop(flag, None)
             st.session_state[f"{flag}_outcome"] = outcome
+            if after:
+                after()
             st.rerun()
-        if no.button("Cancel", key=f"{flag}_no"):
+        if no.button(keep_label, key=f"{flag}_no"):
             st.session_state.pop(flag, None)
+            if after:
+                after()
             st.rerun()
 
 

@@ -14,7 +14,6 @@ import contextvars
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,10 @@ from lmsdata.db import CacheError, connect, data_version
 from lmsdata.exposure import Admission, Exposure
 from lmsdata.redact import redact
 from lmsdata.ui import signin
+from lmsdata.ui.actions import show_outcome, sync_now
+from lmsdata.ui.context import Context
+from lmsdata.ui.services import demo_environment
+from lmsdata.ui.widgets import sidebar_status
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]  # where dashboard.py and pages/ live
@@ -44,26 +47,6 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/audit.py", "Audit log", "audit", ":material/fact_check:"),
     ("pages/readiness.py", "Term readiness", "readiness", ":material/event_available:"),
 )
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a page needs: where the cache is, which version of it, who acts, and how to reach Clever."""
-
-    settings: Settings  # in demo mode: pointing at the embedded sandbox
-    db_path: str
-    data_version: int
-    actor: Principal  # passed to every library action, which checks the role itself
-    demo: Any  # lmsdata.demo.DemoEnvironment in demo mode, else None
-    now: datetime
-
-    @property
-    def is_demo(self) -> bool:
-        return self.demo is not None
-
-    def can(self, permission: Permission) -> bool:
-        """Whether to offer an action at all (the library refuses it anyway when the role is not enough)."""
-        return self.actor.can(permission)
 
 
 _current: contextvars.ContextVar[Context | None] = contextvars.ContextVar("lmsdata_frame", default=None)
@@ -145,8 +128,6 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
     with friendly_errors(stop=True):
         demo = None
         if settings.demo:
-            from lmsdata.ui.services import demo_environment
-
             demo = demo_environment(str(settings.db_path))
             settings = demo.settings
         elif not Path(settings.db_path).exists():
@@ -161,8 +142,6 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
             demo=demo,
             now=datetime.now(UTC),
         )
-        from lmsdata.ui.widgets import sidebar_status
-
         sidebar_status(context)
         signin.who(exposure, principal)
         return context
@@ -178,8 +157,6 @@ def _offer_first_sync(settings: Settings, principal: Principal) -> None:
     if not principal.can(Permission.SYNC):
         st.info("Ask an operator to run the first sync: your role may view the data, not pull it.")
     elif st.button("Pull every district from Clever now", key="first_sync", type="primary"):
-        from lmsdata.ui.actions import show_outcome, sync_now
-
         context = Context(settings, str(settings.db_path), 0, principal, None, datetime.now(UTC))
         outcome = sync_now(context, None)
         if outcome.ok:

@@ -13,7 +13,7 @@ from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
 from lmsdata.gradebook.export import lms_changes, write_jsonl
 from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
 from lmsdata.ui import actions, loaders, privacy, widgets
-from lmsdata.ui.frame import Context
+from lmsdata.ui.context import Context
 
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}

@@ -18,7 +18,7 @@ from lmsdata import queries
 from lmsdata.db import connect
 
 if TYPE_CHECKING:
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 T = TypeVar("T")
 CACHE = {"show_spinner": False, "max_entries": 256, "ttl": "1h"}

@@ -17,7 +17,7 @@ from lmsdata.masking import mask_email, mask_name, mask_payload, mask_sis_id
 from lmsdata.reveal import reveal_all, reveal_student
 
 if TYPE_CHECKING:
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 REVEALED = "privacy_revealed"  # user id → the unmasked details this session asked for
 BULK_AUDITED = "privacy_bulk_audited"  # bulk toggles whose reveal is already in the audit log

@@ -10,7 +10,7 @@ import streamlit as st
 from lmsdata import terms
 from lmsdata.db import connect
 from lmsdata.ui import widgets
-from lmsdata.ui.frame import Context
+from lmsdata.ui.context import Context
 
 GRADE_COLOURS = {terms.NOT_READY: "#d62728", terms.AT_RISK: "#ff7f0e", terms.READY: "#2ca02c"}
 

@@ -17,7 +17,7 @@ from lmsdata.ui.progress import with_progress
 if TYPE_CHECKING:
     from lmsdata.client import CleverClient
     from lmsdata.mail import Mailer
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 
 @st.cache_resource(show_spinner="Starting the built-in Clever sandbox…", on_release=lambda env: env.close())

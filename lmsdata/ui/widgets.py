@@ -13,7 +13,7 @@ from lmsdata.health import OWNERS, STATUS_BY_NAME, STATUSES, parse_time
 from lmsdata.ui import loaders
 
 if TYPE_CHECKING:
-    from lmsdata.ui.frame import Context
+    from lmsdata.ui.context import Context
 
 # Streamlit's badge colour for each status (the table cells use the health model's own colours).
 BADGE = {
@@ -71,6 +71,17 @@ def owner_label(owner: str) -> str:
     return OWNERS.get(owner, owner)
 
 
+def reasons_cell(reasons: Any) -> str:
+    """Every live reason of a district in one short cell: 'Stale · Below target · Action needed'."""
+    if not isinstance(reasons, list):
+        return ""
+    counts: dict[str, int] = {}
+    for reason in reasons:  # most urgent first, kept in that order
+        label = status_label(reason["status"])
+        counts[label] = counts.get(label, 0) + 1
+    return " · ".join(label if n == 1 else f"{label} ×{n}" for label, n in counts.items())
+
+
 def empty(message: str) -> None:
     """An empty state that says what to do next."""
     st.info(message, icon=":material/inbox:")
@@ -104,6 +115,18 @@ def sidebar_status(ctx: Context) -> None:
 def district_url(district_id: str) -> str:
     """A relative deep link to a district page (works in a table's link column)."""
     return f"district?district={district_id}"
+
+
+def selection_key(base: str) -> str:
+    """The key of a selectable table now: a new key after `clear_selection`, so the browser forgets its ticks."""
+    generation = st.session_state.get(f"{base}__generation", 0)
+    return base if not generation else f"{base}_{generation}"
+
+
+def clear_selection(base: str) -> None:
+    """After an action: nothing stays ticked (a kept selection would point at other rows once the table changes)."""
+    st.session_state.pop(selection_key(base), None)
+    st.session_state[f"{base}__generation"] = st.session_state.get(f"{base}__generation", 0) + 1
 
 
 def selected_rows(event: Any) -> list[int]:

@@ -1,0 +1,110 @@
+"""The one readiness check, one case per precondition: what the preview shows is what the gate does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from lmsdata.pushes.readiness import check
+from lmsdata.pushes.taxonomy import Category
+
+
+@dataclass
+class Facts:
+    """What the cache (or Clever) says; every precondition holds unless a case changes it."""
+
+    state: str | None = "success"
+    restored: bool = True
+    synced: bool | None = True
+    unsynced_sections: tuple[str, ...] = ()
+    matched: bool | None = True
+    member: bool | None = True
+    assignment: str | None = "a-1"
+    creates: dict[str, dict[str, Any]] = field(default_factory=dict)  # section_id → its create push
+
+    def lms_state(self) -> str | None:
+        return self.state
+
+    def access_restored(self, push: Mapping[str, Any]) -> bool:
+        return self.restored
+
+    def section_synced(self, section_id: str) -> bool | None:
+        return False if section_id in self.unsynced_sections else self.synced
+
+    def student_matched(self, student_id: str) -> bool | None:
+        return self.matched
+
+    def student_in_section(self, section_id: str, student_id: str) -> bool | None:
+        return self.member
+
+    def assignment_id(self, push: Mapping[str, Any]) -> str | None:
+        return self.assignment
+
+    def create_push(self, push: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.creates.get(push["section_id"])
+
+
+GRADE = {"id": 44, "district_id": "d", "section_id": "s", "assignment_key": "quiz", "student_id": "u",
+         "kind": "submission_update", "category": "transient", "last_status": 503, "last_message": "busy"}  # fmt: skip
+CREATE = {**GRADE, "id": 7, "kind": "assignment_create", "student_id": None, "category": "section_not_synced"}
+
+# (case, facts, push, ready, category, reason part)
+CASES: list[tuple[str, Facts, dict[str, Any], bool | None, Category | None, str]] = [
+    ("every precondition holds", Facts(), GRADE, True, None, "can be sent now"),
+    ("district not connected", Facts(state=None), GRADE, False, Category.DISTRICT_NOT_READY, "not set"),
+    ("district matching", Facts(state="matching_in_progress"), GRADE, False, Category.DISTRICT_NOT_READY,
+     "'matching_in_progress'"),
+    ("district in error", Facts(state="error"), GRADE, False, Category.DISTRICT_LMS_ERROR, "'error'"),
+    ("access still refused", Facts(restored=False), {**GRADE, "category": "token_revoked"}, False,
+     Category.TOKEN_REVOKED, "refused our access"),
+    ("section not synced, whatever the last failure", Facts(synced=False), GRADE, False,
+     Category.SECTION_NOT_SYNCED, "section s is still not synced"),
+    ("student not matched, whatever the last failure (pushes 44 and 78)", Facts(matched=False), GRADE, False,
+     Category.STUDENT_NOT_MATCHED, "student u is still not matched"),
+    ("student not in the section", Facts(member=False), GRADE, False, Category.STUDENT_NOT_IN_SECTION,
+     "not in section s"),
+    ("unknown student after a not-matched failure stays blocked", Facts(matched=None),
+     {**GRADE, "category": "student_not_matched"}, False, Category.STUDENT_NOT_MATCHED, "still not matched"),
+    ("assignment not created and no create on record", Facts(assignment=None),
+     {**GRADE, "category": "assignment_not_created"}, False, Category.ASSIGNMENT_NOT_CREATED,
+     "has not been created in Clever yet"),
+    ("assignment deleted in the LMS", Facts(assignment=None), {**GRADE, "category": "assignment_deleted"}, False,
+     Category.ASSIGNMENT_DELETED, "was deleted in the LMS"),
+    ("the payload itself was refused", Facts(), {**CREATE, "category": "payload_invalid", "last_status": 400},
+     False, Category.PAYLOAD_INVALID, "would fail the same way"),
+    ("a Schoology launch only a retry can tell", Facts(), {**GRADE, "category": "schoology_not_launched"}, None,
+     Category.SCHOOLOGY_NOT_LAUNCHED, "only a retry can tell"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "facts", "push", "ready", "category", "part"), CASES, ids=[c[0] for c in CASES])
+def test_each_precondition(
+    case: str, facts: Facts, push: dict[str, Any], ready: bool | None, category: Category | None, part: str
+) -> None:
+    verdict = check(push, facts)
+    assert (verdict.ready, verdict.category) == (ready, category), verdict.reason
+    assert part in verdict.reason
+    if category is not None:
+        assert (verdict.owner, verdict.next_step) == (category.owner, category.next_step)
+
+
+def test_a_grade_waiting_on_a_blocked_create_names_it_and_takes_its_owner() -> None:
+    """'Assignment not created yet' belongs to whoever unblocks the create (here Clever support)."""
+    facts = Facts(assignment=None, creates={"s": {**CREATE, "section_id": "s-c"}}, unsynced_sections=("s-c",))
+    waiting = check(GRADE, facts)
+    assert (waiting.ready, waiting.waits_on_push, waiting.category) == (False, 7, Category.ASSIGNMENT_NOT_CREATED)
+    assert "waits on push #7" in waiting.reason and "section s-c is still not synced" in waiting.reason
+    section = Category.SECTION_NOT_SYNCED
+    assert (waiting.owner, waiting.next_step) == (section.owner, section.next_step)
+
+
+def test_a_grade_whose_create_is_ready_still_checks_its_own_student() -> None:
+    facts = Facts(assignment=None, creates={"s": CREATE})
+    ready_create = check(GRADE, facts)
+    assert (ready_create.ready, ready_create.waits_on_push, ready_create.owner) == (False, 7, "partner")
+    assert "which is ready: retry both" in ready_create.reason
+    unmatched = check(GRADE, Facts(assignment=None, creates={"s": CREATE}, matched=False))
+    assert unmatched.category is Category.STUDENT_NOT_MATCHED  # push 78 of the demo
