@@ -17,6 +17,7 @@ from lmsdata.cli import cli
 from lmsdata.db import connect
 from lmsdata.gradebook import overwrite_anyway, reconcile
 from lmsdata.pushes import retry_pushes
+from lmsdata.pushes.taxonomy import Category
 from tests.push_fixtures import ASSIGNMENT, CLIENT_ID, CLIENT_SECRET, Lab, running_lab
 
 GRADE = {"grade_points": 15, "state": "returned"}
@@ -121,3 +122,24 @@ def test_cli_reconcile_exports_teacher_edits_in_the_documented_shape(lab: Lab, t
     }]
     bad = CliRunner().invoke(cli, ["reconcile", "--since", "yesterday", "--sandbox", lab.url, "--db", str(lab.db_path)])
     assert bad.exit_code == 2 and "is not a date" in bad.output
+
+
+def test_a_new_grade_over_a_teachers_edit_is_held_before_any_request(lab: Lab) -> None:
+    """Not only retries: the partner's next push for that student waits for an operator too."""
+    canvas = lab.district("success", "canvas")
+    section = lab.synced_section(canvas)
+    student = lab.students(section)[3]
+    with lab.client() as client:
+        pusher = lab.pusher(client)
+        assert pusher.create_assignment(canvas, section["id"], "quiz-held", ASSIGNMENT).ok
+        assert pusher.push_grade(canvas, section["id"], "quiz-held", student, GRADE).ok
+    held_quiz = lab.writes("assignment.create")[-1]["assignment_id"]
+    lab.sandbox.gradebook.teacher_edit(held_quiz, student, None, 19, section["teacher"])
+    with lab.client() as client:
+        reconcile(client, lab.db_path, district_id=canvas)
+        patches = len(lab.writes("submission.update"))
+        held = lab.pusher(client).push_grade(canvas, section["id"], "quiz-held", student, {"grade_points": 9})
+    assert (held.state, held.category) == ("failed", Category.HELD_FOR_OPERATOR)
+    assert "a teacher changed this grade" in (held.message or "")
+    assert len(lab.writes("submission.update")) == patches
+    assert lab.sandbox.submission(section["id"], held_quiz, student)["grade_points"] == 19

@@ -24,6 +24,7 @@ class Facts:
     member: bool | None = True
     assignment: str | None = "a-1"
     creates: dict[str, dict[str, Any]] = field(default_factory=dict)  # section_id → its create push
+    held: str | None = None  # a teacher's edit or a suspected duplicate (lmsdata.gradebook.guard)
 
     def lms_state(self) -> str | None:
         return self.state
@@ -45,6 +46,9 @@ class Facts:
 
     def create_push(self, push: Mapping[str, Any]) -> dict[str, Any] | None:
         return self.creates.get(push["section_id"])
+
+    def hold(self, push: Mapping[str, Any]) -> str | None:
+        return self.held
 
 
 GRADE = {"id": 44, "district_id": "d", "section_id": "s", "assignment_key": "quiz", "student_id": "u",
@@ -75,6 +79,8 @@ CASES: list[tuple[str, Facts, dict[str, Any], bool | None, Category | None, str]
      Category.ASSIGNMENT_DELETED, "was deleted in the LMS"),
     ("the payload itself was refused", Facts(), {**CREATE, "category": "payload_invalid", "last_status": 400},
      False, Category.PAYLOAD_INVALID, "would fail the same way"),
+    ("a teacher's edit holds the grade, whatever Clever says", Facts(held="a teacher changed this grade"), GRADE,
+     False, Category.HELD_FOR_OPERATOR, "a teacher changed this grade"),
     ("a Schoology launch only a retry can tell", Facts(), {**GRADE, "category": "schoology_not_launched"}, None,
      Category.SCHOOLOGY_NOT_LAUNCHED, "only a retry can tell"),
 ]  # fmt: skip

@@ -16,6 +16,7 @@ import sqlite_utils
 from lmsdata.client import CleverClient
 from lmsdata.db import bump_data_version, open_db, utcnow
 from lmsdata.errors import TokenRevoked
+from lmsdata.gradebook.guard import hold_reason
 from lmsdata.pushes import log
 from lmsdata.pushes.sender import PushOutcome, Sender, SendPolicy, fail_without_request
 from lmsdata.pushes.taxonomy import Category
@@ -127,6 +128,9 @@ class GradePusher:
             bump_data_version(db)
         push = log.get_push(db, push_id)
         assert push is not None
+        held = hold_reason(db, push)
+        if held is not None:  # a teacher's edit or a suspected duplicate: an operator decides first
+            return fail_without_request(db, push, Category.HELD_FOR_OPERATOR, f"held: {held.reason}", self._now())
         try:
             dc = self.client.district(new.district_id)
         except TokenRevoked as exc:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from lmsdata.gradebook.guard import hold_reason
 from lmsdata.models import synced_in_lms
 from lmsdata.pushes import log
 from lmsdata.pushes.situation import FreshLook
@@ -44,6 +45,7 @@ class Facts(Protocol):
     def student_in_section(self, section_id: str, student_id: str) -> bool | None: ...
     def assignment_id(self, push: Mapping[str, Any]) -> str | None: ...
     def create_push(self, push: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def hold(self, push: Mapping[str, Any]) -> str | None: ...
 
 
 def check(push: Mapping[str, Any], facts: Facts) -> Readiness:
@@ -72,6 +74,9 @@ def check(push: Mapping[str, Any], facts: Facts) -> Readiness:
         member = facts.student_in_section(section_id, student_id)
         if member is False or (member is None and last is Category.STUDENT_NOT_IN_SECTION):
             return _blocked(Category.STUDENT_NOT_IN_SECTION, f"student {student_id} is not in section {section_id}")
+    held = facts.hold(push)
+    if held is not None:
+        return _blocked(Category.HELD_FOR_OPERATOR, held)
     if last is Category.PAYLOAD_INVALID:
         return _blocked(
             last,
@@ -162,6 +167,11 @@ class CacheFacts:
             [student_id, section_id],
         ).fetchone()
         return bool(rows[0]) if rows and rows[1] else None
+
+    def hold(self, push: Mapping[str, Any]) -> str | None:
+        """A teacher's edit or a suspected duplicate student (lmsdata.gradebook.guard), from the cache."""
+        held = hold_reason(self.db, push)
+        return held.reason if held else None
 
     def assignment_id(self, push: Mapping[str, Any]) -> str | None:
         return log.live_assignment_id(self.db, push["district_id"], push["section_id"], push["assignment_key"])

@@ -34,7 +34,6 @@ from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect
 from lmsdata.errors import CleverError, TokenRevoked
-from lmsdata.gradebook.guard import hold_reason
 from lmsdata.pushes import log
 from lmsdata.pushes.gate import blocker, matches
 from lmsdata.pushes.sender import Sender, SendPolicy
@@ -338,9 +337,6 @@ class _DistrictWorker:
         evidence = self._evidence(push)
         if evidence is not None:
             return evidence
-        held = hold_reason(self.db, push)  # issue 13: folded into the readiness check at merge
-        if held is not None:
-            return self._skip(push, None, f"held: {held.reason}")
         blocked = blocker(self.db, self.look, push)
         key = (push["section_id"], push["assignment_key"])
         if self.run.dry_run and blocked and blocked.category is Category.ASSIGNMENT_NOT_CREATED \

@@ -91,6 +91,13 @@ class Category(enum.Enum):
         "if it is there, record its id (`lmsdata pushes resolve ID --assignment-id UUID`); "
         "if not, mark it not created (`lmsdata pushes resolve ID --not-created`) and retry.",
     )
+    HELD_FOR_OPERATOR = (
+        "partner",
+        "Held for an operator",
+        "Not sent, so nothing is overwritten by mistake: a teacher changed this grade in the LMS, or the "
+        "student may be the same person as another account. On the Gradebook page, choose 'overwrite "
+        "anyway' or confirm the identity (audited), then retry.",
+    )
     UNRECOGNIZED = (
         "partner",
         "Unrecognized error",
