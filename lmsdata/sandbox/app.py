@@ -19,6 +19,8 @@ from lmsdata.sandbox.world import World
 
 Handler = Callable[..., Response]
 _SEG = "([^/]+)"
+_COUNT_VALUES = (None, "", "true", "false", "undefined")  # the spec's enum for the lists' `count`
+_MULTI_PARAMS = {"record_type"}  # the only query parameter the spec declares as repeatable (collectionFormat multi)
 
 
 @dataclass
@@ -194,6 +196,11 @@ class SandboxApp:
         if route is None:
             return message(404, "Resource not found")
         handler = route.methods.get(request.method)
+        repeated = next((k for k, v in request.query.items() if len(v) > 1 and k not in _MULTI_PARAMS), None)
+        if handler is not None and repeated is not None:
+            return message(400, f"{repeated} in query should be given once")
+        if handler is not None and request.param("count") not in _COUNT_VALUES:
+            return message(400, 'count in query should be one of ["" true false undefined]')
         if handler is None:
             allow = ", ".join(sorted(route.methods))
             return Response(405, b'{"message":"Method Not Allowed"}', headers=[("Allow", allow)])
