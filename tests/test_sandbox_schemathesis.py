@@ -47,18 +47,13 @@ SPEC_OMISSIONS: list[tuple[str, Any, set[str]]] = [
      {"RejectedPositiveData"}),
 ]
 
-# Spec operations the sandbox does not serve yet (it answers 404 to every method): attendance and the
-# related lists. Removing an entry makes its operation part of the run.
+# Spec operations the sandbox does not serve yet (it answers 404 to every method): attendance, and the
+# reads of one course or resource (the generated districts have none). Removing an entry adds it to the run.
 NOT_YET_SERVED = {
     "/attendance/schools/{school_id}", "/attendance/sections/{section_id}",
     "/courses/{id}", "/courses/{id}/district", "/courses/{id}/resources", "/courses/{id}/schools",
     "/courses/{id}/sections", "/resources/{id}", "/resources/{id}/courses", "/resources/{id}/sections",
-    "/resources/{id}/users", "/schools/{id}/courses", "/schools/{id}/district", "/schools/{id}/sections",
-    "/schools/{id}/terms", "/schools/{id}/users", "/sections/{id}/course", "/sections/{id}/district",
-    "/sections/{id}/resources", "/sections/{id}/school", "/sections/{id}/term", "/terms/{id}/district",
-    "/terms/{id}/schools", "/terms/{id}/sections", "/users/{id}/district", "/users/{id}/mycontacts",
-    "/users/{id}/mystudents", "/users/{id}/myteachers", "/users/{id}/resources", "/users/{id}/schools",
-    "/users/{id}/sections",
+    "/resources/{id}/users",
 }
 
 _SCHEMA = schemathesis.openapi.from_path(SPEC_FILE) if SPEC_FILE.exists() else None
