@@ -246,3 +246,47 @@ def test_schoology_internal_error_validates(world: tuple[Sandbox, str], check: A
     assert response.status_code == 500
     assert response.json() == {"message": "Error updating submission"}
     check("/sections/{section_id}/assignments/{assignment_id}/submissions/{user_id}", "PATCH", response)
+
+
+def test_related_lists_validate_and_agree_with_the_objects(world: tuple[Sandbox, str], check: Any) -> None:
+    """Each related list or object the spec documents as 200 is served, spec-valid, and derived from references."""
+    sandbox, url = world
+    ids = ready_setup(sandbox, "canvas")
+    did, sid, student, teacher = ids["district"], ids["section"], ids["student"], ids["teacher"]
+    section = sandbox.section(sid)
+    school, term = section["school"], section["term_id"]
+    with client_for(sandbox, url, did) as client:
+        def ids_of(path: str, template: str) -> list[str]:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            check(template, "GET", response)
+            data = response.json()["data"]
+            return [item["data"]["id"] for item in data] if isinstance(data, list) else [data["id"]]
+
+        assert sid in ids_of(f"/v3.1/users/{student}/sections", "/v3.1/users/{id}/sections")
+        assert student in ids_of(f"/v3.1/sections/{sid}/users", "/v3.1/sections/{id}/users")
+        assert school in ids_of(f"/v3.1/users/{student}/schools", "/v3.1/users/{id}/schools")
+        assert teacher in ids_of(f"/v3.1/users/{student}/myteachers", "/v3.1/users/{id}/myteachers")
+        assert student in ids_of(f"/v3.1/users/{teacher}/mystudents", "/v3.1/users/{id}/mystudents")
+        ids_of(f"/v3.1/users/{student}/mycontacts", "/v3.1/users/{id}/mycontacts")  # spec-valid (checked inside)
+        assert ids_of(f"/v3.1/users/{student}/district", "/v3.1/users/{id}/district") == [did]
+        assert sid in ids_of(f"/v3.1/schools/{school}/sections", "/v3.1/schools/{id}/sections")
+        assert term in ids_of(f"/v3.1/schools/{school}/terms", "/v3.1/schools/{id}/terms")
+        assert student in ids_of(f"/v3.1/schools/{school}/users?role=student", "/v3.1/schools/{id}/users")
+        assert ids_of(f"/v3.1/schools/{school}/district", "/v3.1/schools/{id}/district") == [did]
+        assert ids_of(f"/v3.1/sections/{sid}/school", "/v3.1/sections/{id}/school") == [school]
+        assert ids_of(f"/v3.1/sections/{sid}/term", "/v3.1/sections/{id}/term") == [term]
+        assert ids_of(f"/v3.1/sections/{sid}/district", "/v3.1/sections/{id}/district") == [did]
+        assert sid in ids_of(f"/v3.1/terms/{term}/sections", "/v3.1/terms/{id}/sections")
+        assert school in ids_of(f"/v3.1/terms/{term}/schools", "/v3.1/terms/{id}/schools")
+        assert ids_of(f"/v3.1/terms/{term}/district", "/v3.1/terms/{id}/district") == [did]
+        for template in ("/v3.1/schools/{id}/courses", "/v3.1/sections/{id}/resources", "/v3.1/users/{id}/resources"):
+            owner = {"schools": school, "sections": sid, "users": student}[template.split("/")[2]]
+            assert ids_of(template.replace("{id}", owner), template) == []  # the districts have none
+        other_user = sandbox.users(sandbox.district_ids()[1])[0]["id"]
+        for template, path in [("/v3.1/users/{id}/sections", f"/v3.1/users/{other_user}/sections"),
+                               ("/v3.1/sections/{id}/course", f"/v3.1/sections/{sid}/course"),
+                               ("/v3.1/schools/{id}/users", "/v3.1/schools/000000000000000000000000/users")]:
+            response = client.get(path)
+            assert response.status_code == 404, path  # another district's user, no course, unknown school
+            check(template, "GET", response)

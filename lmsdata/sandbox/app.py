@@ -15,10 +15,13 @@ from lmsdata.sandbox.faults import HTML_ERROR, DropConnection, Fault, Faults, sp
 from lmsdata.sandbox.http import Request, Response, empty, message
 from lmsdata.sandbox.lms import Gradebook, Invalid
 from lmsdata.sandbox.ratelimit import RateLimiter
+from lmsdata.sandbox.related import RelatedApi
 from lmsdata.sandbox.world import World
 
 Handler = Callable[..., Response]
 _SEG = "([^/]+)"
+_ENUMS = {"count": ("", "true", "false", "undefined"), "primary": ("", "true")}  # the spec's enums, every route
+_MULTI_PARAMS = {"record_type"}  # the only query parameter the spec declares as repeatable (collectionFormat multi)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class SandboxApp:
             self._route("/v3.1/users/{id}", {"GET": data_api.single("users")}),
             self._route("/v3.1/courses", {"GET": data_api.nothing_listed}),
             self._route("/v3.1/resources", {"GET": data_api.nothing_listed}),
+            *self._related_routes(RelatedApi(world)),
             self._route("/v3.1/events", {"GET": data_api.events}),
             self._route("/v3.1/events/{id}", {"GET": data_api.event}),
             self._route(assignment, {"POST": lms.create_assignment}),
@@ -79,6 +83,33 @@ class SandboxApp:
             self._route(assignment + "/{assignment_id}/submissions/{user_id}", {
                 "GET": lms.get_submission, "PATCH": lms.update_submission}),
         ]
+
+    def _related_routes(self, rel: RelatedApi) -> list[Route]:
+        """The related lists and objects the spec documents as 200 (related.py)."""
+        district = lambda obj: obj.get("district")  # noqa: E731 - one-line pickers
+        lists = {
+            "/v3.1/schools/{id}/sections": rel.list_of("schools", "sections", rel.sections_of_school),
+            "/v3.1/schools/{id}/terms": rel.list_of("schools", "terms", rel.terms_of_school),
+            "/v3.1/schools/{id}/users": rel.list_of("schools", "users", rel.users_of_school),
+            "/v3.1/schools/{id}/courses": rel.empty_list_of("schools"),
+            "/v3.1/schools/{id}/district": rel.one_of("schools", "districts", district),
+            "/v3.1/sections/{id}/district": rel.one_of("sections", "districts", district),
+            "/v3.1/sections/{id}/school": rel.one_of("sections", "schools", lambda obj: obj.get("school")),
+            "/v3.1/sections/{id}/term": rel.one_of("sections", "terms", lambda obj: obj.get("term_id")),
+            "/v3.1/sections/{id}/course": rel.one_of("sections", "courses", lambda obj: None),
+            "/v3.1/sections/{id}/resources": rel.empty_list_of("sections"),
+            "/v3.1/terms/{id}/district": rel.one_of("terms", "districts", district),
+            "/v3.1/terms/{id}/schools": rel.list_of("terms", "schools", rel.schools_of_term),
+            "/v3.1/terms/{id}/sections": rel.list_of("terms", "sections", rel.sections_of_term),
+            "/v3.1/users/{id}/district": rel.one_of("users", "districts", lambda obj: obj.get("district")),
+            "/v3.1/users/{id}/schools": rel.list_of("users", "schools", rel.schools_of_user),
+            "/v3.1/users/{id}/sections": rel.list_of("users", "sections", rel.sections_of_user),
+            "/v3.1/users/{id}/mystudents": rel.list_of("users", "users", rel.classmates("student")),
+            "/v3.1/users/{id}/myteachers": rel.list_of("users", "users", rel.classmates("teacher")),
+            "/v3.1/users/{id}/mycontacts": rel.list_of("users", "users", rel.contacts_of_user),
+            "/v3.1/users/{id}/resources": rel.empty_list_of("users"),
+        }
+        return [self._route(template, {"GET": handler}) for template, handler in lists.items()]
 
     @staticmethod
     def _route(template: str, methods: dict[str, Handler], bearer: bool = True) -> Route:
@@ -194,6 +225,12 @@ class SandboxApp:
         if route is None:
             return message(404, "Resource not found")
         handler = route.methods.get(request.method)
+        repeated = next((k for k, v in request.query.items() if len(v) > 1 and k not in _MULTI_PARAMS), None)
+        if handler is not None and repeated is not None:
+            return message(400, f"{repeated} in query should be given once")
+        bad = next((name for name, allowed in _ENUMS.items() if request.param(name) not in (None, *allowed)), None)
+        if handler is not None and bad is not None:
+            return message(400, f"{bad} in query should be one of {list(_ENUMS[bad])}")
         if handler is None:
             allow = ", ".join(sorted(route.methods))
             return Response(405, b'{"message":"Method Not Allowed"}', headers=[("Allow", allow)])

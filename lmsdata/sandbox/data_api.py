@@ -98,7 +98,7 @@ class DataApi:
         def handler(request: Request, index: int) -> Response:
             role = None
             if name == "users":
-                role = request.param("role") or None
+                role = request.param("role")  # "" is outside the spec's enum too
                 if role is not None and role not in USER_ROLES:
                     return message(400, f"role in query should be one of [{' '.join(USER_ROLES)}]")
             return _listing(request, self.world.collection(index, name, role))
@@ -123,7 +123,7 @@ class DataApi:
         found = self.world.section(section_id)
         if found is None or found[0] != index:
             return message(404, NOT_FOUND)
-        role = request.param("role") or None
+        role = request.param("role")
         if role not in (None, "student", "teacher"):
             return message(400, "role in query should be one of [student teacher]")
         section, members = found[1], Collection()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmsdata.sandbox import gojson
-from lmsdata.sandbox.http import Request, Response, json_response, message
+from lmsdata.sandbox.http import JSON_TYPE, Request, Response, json_response, message
 from lmsdata.sandbox.ids import assignment_uuid, is_uuid
 from lmsdata.sandbox.timefmt import iso, parse_iso
 from lmsdata.sandbox.world import UnknownObject, World, role_of
@@ -259,7 +259,7 @@ class Gradebook:
             record = self._assignment(section_id, assignment_id)
             record.deleted = True
             self._record_write("assignment.delete", index, section_id, assignment_id, None, {})
-        return Response(200, b"", None)
+        return Response(200, b"", None, [("Content-Type", JSON_TYPE)])  # the spec's media type, empty body
 
     def delete_in_lms(self, assignment_id: str) -> None:
         with self.lock:
