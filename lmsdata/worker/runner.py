@@ -24,6 +24,7 @@ Step = Callable[[], str]                  # runs the job; returns a one-line sum
 class Job:
     step: Step
     next_after: Callable[[datetime], datetime]
+    first_after: Callable[[datetime], datetime] | None = None  # a nightly job waits for its hour at start-up
 
 
 class Worker:
@@ -40,8 +41,8 @@ class Worker:
         """Take the lease (LeaseHeld if another worker runs) and plan jobs that never ran."""
         with connect(self.db_path) as db:
             lease.acquire(db, self.owner, self.now(), self.lease_s)
-            for name in self.jobs:
-                schedule.plan_first(db, name, self.now())
+            for name, job in self.jobs.items():
+                schedule.plan_first(db, name, job.first_after(self.now()) if job.first_after else self.now())
 
     def cycle(self) -> list[str]:
         """Run every due job once, in order, each with a heartbeat first; returns the names run."""
