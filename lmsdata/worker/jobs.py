@@ -31,13 +31,17 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
     def daily(at_hhmm: str) -> Callable[[datetime], datetime]:
         return lambda at: schedule.next_after(at, daily_at=at_hhmm)
 
-    return {
+    jobs = {
         "sync": Job(lambda: sync_and_evaluate(settings, config, now, full=False), every(s.sync_s)),
         "full_sync": Job(lambda: sync_and_evaluate(settings, config, now, full=True), daily(s.full_sync_at),
                          first_after=daily(s.full_sync_at)),
         "expire_invitations": Job(lambda: expire_invitations(settings, now), every(s.expire_invitations_s)),
+        "auto_retry": Job(lambda: auto_retry(settings, config, now), every(s.auto_retry_s)),
         "notify": Job(lambda: deliver_outbox(settings, config, now), every(s.notify_s)),
     }
+    if not config.auto_retry:
+        del jobs["auto_retry"]
+    return jobs
 
 
 def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[], datetime], *, full: bool) -> str:
@@ -70,6 +74,14 @@ def expire_invitations(settings: Settings, now: Callable[[], datetime]) -> str:
     with connect(settings.db_path) as db:
         counts = refresh_states(db, now())
     return ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def auto_retry(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
+    from lmsdata.client import CleverClient
+    from lmsdata.worker.autoretry import run_auto_retries
+
+    with CleverClient.from_settings(settings) as client:
+        return run_auto_retries(client, settings.db_path, config.backoff_s, now())
 
 
 def deliver_outbox(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
