@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -10,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from lmsdata.cli._common import clever_settings, db_option, friendly_errors, sandbox_option
+from lmsdata.cli._common import (
+    clever_settings,
+    db_option,
+    emit,
+    format_option,
+    friendly_errors,
+    sandbox_option,
+    settings_for,
+)
 
 
 def register(cli: click.Group) -> None:
@@ -72,3 +82,35 @@ def worker_group(ctx: click.Context, config_path: Path | None, wait: bool, tick:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     click.echo("Worker stopped; the cache is free for another worker.", err=True)
+
+
+JOB_COLUMNS = ("job", "last_started_at", "last_finished_at", "last_outcome", "next_run_at", "last_detail")
+
+
+@worker_group.command("status")
+@format_option
+@db_option
+@friendly_errors
+def status_command(output_format: str, db_path: Path | None) -> None:
+    """Is a worker running on this cache, each job's last and next run, and pushes handed to a person."""
+    from lmsdata.db import connect
+    from lmsdata.worker.status import read, summary
+
+    settings = settings_for(db_path)
+    if not Path(settings.db_path).exists():
+        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` or `lmsdata worker` first.", err=True)
+        sys.exit(2)
+    now = _now()
+    with connect(settings.db_path) as db:
+        status = read(db, now)
+    healthy, line = summary(status, now)
+    if output_format == "json":
+        click.echo(json.dumps({**dataclasses.asdict(status), "healthy": healthy, "summary": line}, indent=2))
+        return
+    click.echo(line, err=True)
+    emit(list(status.jobs.values()), output_format, JOB_COLUMNS)
+    if status.retries:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(status.retries.items()))
+        click.echo(f"Automatic retries: {counts}.", err=True)
+    for row in status.handed_off:
+        click.echo(f"  push {row['push_id']} ({row['district_id']}): {row['note']}", err=True)

@@ -160,8 +160,10 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
             now=datetime.now(UTC),
         )
         from lmsdata.ui.widgets import sidebar_status
+        from lmsdata.ui.worker_status import worker_sidebar
 
         sidebar_status(context)
+        worker_sidebar(context.db_path, context.now)
         signin.who(exposure, principal)
         return context
     raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover
