@@ -89,6 +89,15 @@ def settings_for(db_path: Path | None) -> Settings:
         raise click.UsageError(str(exc)) from exc
 
 
+def cached_settings(db_path: Path | None) -> Settings:
+    """Settings for a command that only reads the cache; exits 2 with a plain line when there is none yet."""
+    settings = settings_for(db_path)
+    if not Path(settings.db_path).exists():
+        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` first.", err=True)
+        sys.exit(2)
+    return settings
+
+
 def friendly_errors(func: F) -> F:
     """Config and cache problems end in one readable line and exit code 2, never a traceback."""
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import click
 
 from lmsdata.cli._common import (
+    cached_settings,
     clever_settings,
     db_option,
     emit,
     format_option,
     friendly_errors,
     sandbox_option,
-    settings_for,
 )
 
 
@@ -96,10 +96,7 @@ def status_command(output_format: str, db_path: Path | None) -> None:
     from lmsdata.db import connect
     from lmsdata.worker.status import read, summary
 
-    settings = settings_for(db_path)
-    if not Path(settings.db_path).exists():
-        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` or `lmsdata worker` first.", err=True)
-        sys.exit(2)
+    settings = cached_settings(db_path)
     now = _now()
     with connect(settings.db_path) as db:
         status = read(db, now)
