@@ -11,14 +11,15 @@ from datetime import datetime
 
 from lmsdata.config import Settings
 from lmsdata.db import connect
+from lmsdata.pushes.log import iso
 from lmsdata.worker import schedule
 from lmsdata.worker.alerts import reconcile
+from lmsdata.worker.autoretry import ACTOR
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.notify import deliver
+from lmsdata.worker.release import release_fixed
 from lmsdata.worker.rules import DISTRICT_RULES, evaluate
 from lmsdata.worker.runner import Job
-
-ACTOR = "worker"
 
 
 def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> dict[str, Job]:
@@ -45,16 +46,17 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
 
 
 def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[], datetime], *, full: bool) -> str:
-    """One sync (as `lmsdata sync` runs it), then every alert rule over the fresh cache."""
+    """One sync (as `lmsdata sync` runs it), the pushes it unblocked, then every alert rule over the cache."""
     from lmsdata.client import CleverClient
     from lmsdata.sync import sync
 
     with CleverClient.from_settings(settings) as client:
         result = sync(client, settings.db_path, full=full, actor=ACTOR)
+        released = f"; {release_fixed(client, settings.db_path, iso(now()))}" if config.auto_release else ""
     opened = evaluate_rules(settings, config, now())
     failed = f", {len(result.failed)} failed" if result.failed else ""
     return (f"{'full' if full else 'incremental'} sync run {result.run_id}: {len(result.districts)} districts"
-            f"{failed}, {result.records:,} records; {opened} alert(s) open")
+            f"{failed}, {result.records:,} records{released}; {opened} alert(s) open")
 
 
 def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> int:
