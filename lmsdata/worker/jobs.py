@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+
+import sqlite_utils
 
 from lmsdata.config import Settings
 from lmsdata.db import connect
@@ -64,10 +67,19 @@ def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> in
     from lmsdata.status import district_rows
 
     with connect(settings.db_path) as db:
-        found = evaluate(district_rows(db, now=at, thresholds=config.health), config.thresholds_for, at)
+        rows = with_history(db, district_rows(db, now=at, thresholds=config.health))
+        found = evaluate(rows, config.thresholds_for, at)
         reconcile(db, found, rules=list(DISTRICT_RULES), now=at, renotify_hours=config.alerts.renotify_hours,
                   channels=config.channels)
         return int(db.execute("SELECT COUNT(*) FROM alerts WHERE state = 'open'").fetchone()[0])
+
+
+def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `was_success` (the district's lms_state was 'success' in some earlier pull) for the regression rule."""
+    succeeded = {r[0] for r in db.execute(
+        "SELECT DISTINCT district_id FROM district_history WHERE lms_state = 'success'"
+    ).fetchall()}
+    return [{**row, "was_success": row["id"] in succeeded} for row in rows]
 
 
 def expire_invitations(settings: Settings, now: Callable[[], datetime]) -> str:
