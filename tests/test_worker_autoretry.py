@@ -68,3 +68,28 @@ def test_a_503_is_sent_later_and_a_lasting_failure_goes_to_a_person(lab: Lab) ->
         assert len(lab.writes("submission.update")) == writes + 1  # the stuck grade never reached Clever
     with connect(lab.db_path) as db:
         assert {r["actor"] for r in audit.entries(db, action="retry")} == {"worker"}
+
+
+@pytest.mark.parametrize(("outcome", "category", "attempts_before", "expected"), [
+    ("sent", None, 0, "sent"),
+    ("failed", "transient", 0, "waiting"),
+    ("failed", "transient", 1, "handed_off"),          # the last of the two steps
+    ("skipped", "student_not_matched", 0, "waiting"),  # still blocked or held by another run: later
+    ("skipped", None, 1, "handed_off"),
+    ("failed", "payload_invalid", 0, "handed_off"),    # time will not fix it
+    ("superseded", None, 0, "handed_off"),
+    ("unknown", "outcome_unknown", 0, "handed_off"),
+])  # fmt: skip
+def test_advance(db_path: Path, outcome: str, category: str | None, attempts_before: int, expected: str) -> None:
+    from lmsdata.pushes.retry import RetryItem
+    from lmsdata.worker.autoretry import advance
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with connect(db_path) as db:
+        db.execute("INSERT INTO auto_retries (push_id, attempts, state, updated_at) VALUES (1, ?, 'waiting', 'x')",
+                   [attempts_before])
+        assert advance(db, RetryItem(1, outcome, "why", category=category), BACKOFF, now) == expected
+        row = next(db.query("SELECT * FROM auto_retries"))
+    assert row["attempts"] == attempts_before + 1
+    assert ("why" in row["note"]) == (expected != "sent")  # the note carries what the retry said
+    assert (row["next_at"] is not None) == (expected == "waiting")

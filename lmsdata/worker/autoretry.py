@@ -49,10 +49,10 @@ def advance(db: sqlite_utils.Database, item: RetryItem, backoff_s: Sequence[floa
     attempts = int(row[0]) + 1 if row else 1
     if item.outcome == "sent":
         state, next_at, note = "sent", None, f"sent by automatic attempt {attempts}"
-    elif item.outcome == "failed" and item.category == TRANSIENT and attempts < len(backoff_s):
+    elif _time_may_fix(item) and attempts < len(backoff_s):
         state, next_at = "waiting", iso(now + timedelta(seconds=backoff_s[attempts]))
-        note = f"automatic attempt {attempts} of {len(backoff_s)} failed again ({item.reason}); next at {next_at}"
-    elif item.outcome == "failed" and item.category == TRANSIENT:
+        note = f"automatic attempt {attempts} of {len(backoff_s)}: {item.outcome} ({item.reason}); next at {next_at}"
+    elif _time_may_fix(item):
         state, next_at = "handed_off", None
         note = (f"handed to a person: still failing after {attempts} automatic attempts over "
                 f"{_span(backoff_s)} (last: {item.reason}); retry it by hand once Clever is healthy")
@@ -62,6 +62,12 @@ def advance(db: sqlite_utils.Database, item: RetryItem, backoff_s: Sequence[floa
     db.execute("UPDATE auto_retries SET attempts = ?, next_at = ?, state = ?, note = ?, updated_at = ? "
                "WHERE push_id = ?", [attempts, next_at, state, note[:500], iso(now), item.push_id])
     return state
+
+
+def _time_may_fix(item: RetryItem) -> bool:
+    """A transient failure again, or a skip (another run holds it, a write may still be at Clever, still
+    blocked): the next step may succeed. A superseded push, an unknown outcome or another failure may not."""
+    return item.outcome == "skipped" or (item.outcome == "failed" and item.category == TRANSIENT)
 
 
 def run_auto_retries(client: CleverClient, db_path: str | Path, backoff_s: Sequence[float], now: datetime,
