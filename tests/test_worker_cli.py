@@ -1,5 +1,5 @@
 """`lmsdata worker` in a real subprocess against the loopback sandbox: it syncs, a second worker is
-refused, SIGTERM stops it cleanly (exit 0) and gives the cache back."""
+refused, SIGTERM stops it cleanly (exit 0) and gives the cache back, a SIGKILLed one is taken over."""
 
 from __future__ import annotations
 
@@ -26,29 +26,47 @@ def _synced(db_path: Path) -> dict | None:  # type: ignore[type-arg]
     return row if row and row["last_finished_at"] else None
 
 
+def _prepare(db_path: Path, tmp_path: Path) -> Path:
+    """A worker config with a long sync interval, and the cache created before any process opens it
+    (the worker and this test must not both run the migrations)."""
+    with connect(db_path):
+        pass
+    config = tmp_path / "worker.toml"
+    config.write_text("[schedules]\nsync_s = 3600\n", encoding="utf-8")
+    return config
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "CLEVER_CLIENT_ID": SANDBOX_CLIENT_ID, "CLEVER_CLIENT_SECRET": SANDBOX_CLIENT_SECRET}
+
+
+def _start(sandbox_url: str, db_path: Path, config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(_command(sandbox_url, db_path, config), env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(check, process: subprocess.Popen[str], what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 60
+    while not check() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check(), process.communicate()[1] if process.poll() is not None else f"{what} not seen in 60 s"
+
+
 def test_worker_syncs_refuses_a_second_worker_and_stops_on_sigterm(
     sandbox_url: str, db_path: Path, tmp_path: Path
 ) -> None:
-    config = tmp_path / "worker.toml"
-    config.write_text("[schedules]\nsync_s = 3600\n", encoding="utf-8")
-    with connect(db_path):
-        pass  # the cache exists before the worker and this test both open it (no two processes migrating)
-    env = {**os.environ, "CLEVER_CLIENT_ID": SANDBOX_CLIENT_ID, "CLEVER_CLIENT_SECRET": SANDBOX_CLIENT_SECRET}
-    first = subprocess.Popen(_command(sandbox_url, db_path, config), env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    config = _prepare(db_path, tmp_path)
+    first = _start(sandbox_url, db_path, config)
     try:
-        deadline = time.monotonic() + 60
-        while _synced(db_path) is None and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: _synced(db_path) is not None, first, "a sync")
         row = _synced(db_path)
-        assert row is not None, first.stderr.read() if first.poll() is not None else "no sync recorded in 60 s"
         assert row["last_outcome"] == "ok" and "sync run" in row["last_detail"], row
         with connect(db_path) as db:
             assert db.execute("SELECT COUNT(*) FROM sync_runs").fetchone()[0] >= 1
             assert lease.holder(db) is not None
 
-        second = subprocess.run(_command(sandbox_url, db_path, config), env=env, capture_output=True, text=True,
-                                timeout=60)
+        second = subprocess.run(_command(sandbox_url, db_path, config), env=_env(), capture_output=True,
+                                text=True, timeout=60)
         assert second.returncode == 2
         message = second.stderr.strip().splitlines()
         assert len(message) == 1 and "another worker" in message[0] and "--wait" in message[0], second.stderr
@@ -63,3 +81,37 @@ def test_worker_syncs_refuses_a_second_worker_and_stops_on_sigterm(
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_a_worker_killed_with_sigkill_does_not_block_the_next_one(
+    sandbox_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    config = _prepare(db_path, tmp_path)
+    killed = _start(sandbox_url, db_path, config)
+    try:
+        _wait_for(lambda: _synced(db_path) is not None, killed, "a sync")
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=30)
+        with connect(db_path) as db:
+            stale = lease.holder(db)
+        assert stale is not None  # a killed worker cannot give the lease back
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait()
+
+    restarted = _start(sandbox_url, db_path, config)
+    try:
+        def taken_over() -> bool:
+            with connect(db_path) as db:
+                holder = lease.holder(db)
+            return holder is not None and holder["owner"] != stale["owner"]
+
+        _wait_for(taken_over, restarted, "the lease taken over")  # at once: the holder's process is gone
+        restarted.send_signal(signal.SIGTERM)
+        _, err = restarted.communicate(timeout=60)
+        assert restarted.returncode == 0, err
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+            restarted.wait()
