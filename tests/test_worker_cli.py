@@ -15,9 +15,9 @@ from lmsdata.worker import lease, schedule
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
-def _command(sandbox_url: str, db_path: Path, config: Path) -> list[str]:
+def _command(sandbox_url: str, db_path: Path, config: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "lmsdata", "worker", "--sandbox", sandbox_url, "--db", str(db_path),
-            "--config", str(config), "--tick", "0.1"]
+            "--config", str(config), "--tick", "0.1", *extra]
 
 
 def _synced(db_path: Path) -> dict | None:  # type: ignore[type-arg]
@@ -32,7 +32,7 @@ def _prepare(db_path: Path, tmp_path: Path) -> Path:
     with connect(db_path):
         pass
     config = tmp_path / "worker.toml"
-    config.write_text("[schedules]\nsync_s = 3600\n", encoding="utf-8")
+    config.write_text("lease_s = 8\n[schedules]\nsync_s = 3600\n", encoding="utf-8")
     return config
 
 
@@ -40,8 +40,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "CLEVER_CLIENT_ID": SANDBOX_CLIENT_ID, "CLEVER_CLIENT_SECRET": SANDBOX_CLIENT_SECRET}
 
 
-def _start(sandbox_url: str, db_path: Path, config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(_command(sandbox_url, db_path, config), env=_env(), stdout=subprocess.PIPE,
+def _start(sandbox_url: str, db_path: Path, config: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(_command(sandbox_url, db_path, config, *extra), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -80,7 +80,7 @@ def test_worker_syncs_refuses_a_second_worker_and_stops_on_sigterm(
     finally:
         if first.poll() is None:
             first.kill()
-            first.wait()
+            first.communicate()
 
 
 def test_a_worker_killed_with_sigkill_does_not_block_the_next_one(
@@ -98,7 +98,7 @@ def test_a_worker_killed_with_sigkill_does_not_block_the_next_one(
     finally:
         if killed.poll() is None:
             killed.kill()
-            killed.wait()
+            killed.communicate()
 
     restarted = _start(sandbox_url, db_path, config)
     try:
@@ -114,4 +114,36 @@ def test_a_worker_killed_with_sigkill_does_not_block_the_next_one(
     finally:
         if restarted.poll() is None:
             restarted.kill()
-            restarted.wait()
+            restarted.communicate()
+
+
+def _owner(db_path: Path) -> str | None:
+    with connect(db_path) as db:
+        holder = lease.holder(db)
+    return holder and holder["owner"]
+
+
+def test_a_waiting_worker_takes_over_when_the_running_one_stops(
+    sandbox_url: str, db_path: Path, tmp_path: Path
+) -> None:
+    config = _prepare(db_path, tmp_path)
+    first = _start(sandbox_url, db_path, config)
+    waiting = None
+    try:
+        _wait_for(lambda: _synced(db_path) is not None, first, "a sync")
+        running = _owner(db_path)
+        waiting = _start(sandbox_url, db_path, config, "--wait")
+        assert waiting.stderr is not None and waiting.stderr.readline().startswith("Waiting: another worker")
+        assert waiting.poll() is None and _owner(db_path) == running
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        _wait_for(lambda: _owner(db_path) not in (None, running), waiting, "the waiting worker taking over")
+        waiting.send_signal(signal.SIGTERM)
+        waiting.communicate(timeout=60)
+        assert waiting.returncode == 0 and _owner(db_path) is None
+    finally:
+        for process in (first, waiting):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
