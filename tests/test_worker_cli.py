@@ -3,12 +3,16 @@ refused, SIGTERM stops it cleanly (exit 0) and gives the cache back, a SIGKILLed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from lmsdata.db import connect
 from lmsdata.worker import lease, schedule
@@ -26,7 +30,8 @@ def _synced(db_path: Path) -> dict | None:  # type: ignore[type-arg]
     return row if row and row["last_finished_at"] else None
 
 
-def _prepare(db_path: Path, tmp_path: Path) -> Path:
+@pytest.fixture
+def config(db_path: Path, tmp_path: Path) -> Path:
     """A worker config with a long sync interval, and the cache created before any process opens it
     (the worker and this test must not both run the migrations)."""
     with connect(db_path):
@@ -40,9 +45,17 @@ def _env() -> dict[str, str]:
     return {**os.environ, "CLEVER_CLIENT_ID": SANDBOX_CLIENT_ID, "CLEVER_CLIENT_SECRET": SANDBOX_CLIENT_SECRET}
 
 
-def _start(sandbox_url: str, db_path: Path, config: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(_command(sandbox_url, db_path, config, *extra), env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def _running(sandbox_url: str, db_path: Path, config: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """A worker subprocess, killed at the end if the test left it running."""
+    process = subprocess.Popen(_command(sandbox_url, db_path, config, *extra), env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def _wait_for(check, process: subprocess.Popen[str], what: str) -> None:  # type: ignore[no-untyped-def]
@@ -53,11 +66,9 @@ def _wait_for(check, process: subprocess.Popen[str], what: str) -> None:  # type
 
 
 def test_worker_syncs_refuses_a_second_worker_and_stops_on_sigterm(
-    sandbox_url: str, db_path: Path, tmp_path: Path
+    sandbox_url: str, db_path: Path, config: Path
 ) -> None:
-    config = _prepare(db_path, tmp_path)
-    first = _start(sandbox_url, db_path, config)
-    try:
+    with _running(sandbox_url, db_path, config) as first:
         _wait_for(lambda: _synced(db_path) is not None, first, "a sync")
         row = _synced(db_path)
         assert row["last_outcome"] == "ok" and "sync run" in row["last_detail"], row
@@ -73,48 +84,27 @@ def test_worker_syncs_refuses_a_second_worker_and_stops_on_sigterm(
 
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=60)
-        assert first.returncode == 0, err
-        assert "Worker stopped" in err
-        with connect(db_path) as db:
-            assert lease.holder(db) is None
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
+    assert first.returncode == 0, err
+    assert "Worker stopped" in err
+    assert _owner(db_path) is None
 
 
 def test_a_worker_killed_with_sigkill_does_not_block_the_next_one(
-    sandbox_url: str, db_path: Path, tmp_path: Path
+    sandbox_url: str, db_path: Path, config: Path
 ) -> None:
-    config = _prepare(db_path, tmp_path)
-    killed = _start(sandbox_url, db_path, config)
-    try:
+    with _running(sandbox_url, db_path, config) as killed:
         _wait_for(lambda: _synced(db_path) is not None, killed, "a sync")
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=30)
-        with connect(db_path) as db:
-            stale = lease.holder(db)
-        assert stale is not None  # a killed worker cannot give the lease back
-    finally:
-        if killed.poll() is None:
-            killed.kill()
-            killed.communicate()
+    stale = _owner(db_path)
+    assert stale is not None  # a killed worker cannot give the lease back
 
-    restarted = _start(sandbox_url, db_path, config)
-    try:
-        def taken_over() -> bool:
-            with connect(db_path) as db:
-                holder = lease.holder(db)
-            return holder is not None and holder["owner"] != stale["owner"]
-
-        _wait_for(taken_over, restarted, "the lease taken over")  # at once: the holder's process is gone
+    with _running(sandbox_url, db_path, config) as restarted:
+        # taken over at once: the holder's process is gone
+        _wait_for(lambda: _owner(db_path) not in (None, stale), restarted, "the lease taken over")
         restarted.send_signal(signal.SIGTERM)
         _, err = restarted.communicate(timeout=60)
-        assert restarted.returncode == 0, err
-    finally:
-        if restarted.poll() is None:
-            restarted.kill()
-            restarted.communicate()
+    assert restarted.returncode == 0, err
 
 
 def _owner(db_path: Path) -> str | None:
@@ -124,15 +114,12 @@ def _owner(db_path: Path) -> str | None:
 
 
 def test_a_waiting_worker_takes_over_when_the_running_one_stops(
-    sandbox_url: str, db_path: Path, tmp_path: Path
+    sandbox_url: str, db_path: Path, config: Path
 ) -> None:
-    config = _prepare(db_path, tmp_path)
-    first = _start(sandbox_url, db_path, config)
-    waiting = None
-    try:
+    with _running(sandbox_url, db_path, config) as first, contextlib.ExitStack() as stack:
         _wait_for(lambda: _synced(db_path) is not None, first, "a sync")
         running = _owner(db_path)
-        waiting = _start(sandbox_url, db_path, config, "--wait")
+        waiting = stack.enter_context(_running(sandbox_url, db_path, config, "--wait"))
         assert waiting.stderr is not None and waiting.stderr.readline().startswith("Waiting: another worker")
         assert waiting.poll() is None and _owner(db_path) == running
         first.send_signal(signal.SIGTERM)
@@ -141,9 +128,4 @@ def test_a_waiting_worker_takes_over_when_the_running_one_stops(
         _wait_for(lambda: _owner(db_path) not in (None, running), waiting, "the waiting worker taking over")
         waiting.send_signal(signal.SIGTERM)
         waiting.communicate(timeout=60)
-        assert waiting.returncode == 0 and _owner(db_path) is None
-    finally:
-        for process in (first, waiting):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.communicate()
+    assert waiting.returncode == 0 and _owner(db_path) is None
