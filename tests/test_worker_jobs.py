@@ -1,5 +1,6 @@
 """The worker's sync job against the loopback sandbox: the lms_state regression rule opens once (one
-notification queued), re-notifies once after renotify_hours, and resolves by itself when Clever shows success."""
+notification queued), re-notifies once after renotify_hours, and resolves by itself when Clever shows success;
+a refused token opens an alert that resolves when the district reconnects."""
 
 from __future__ import annotations
 
@@ -62,3 +63,19 @@ def test_an_lms_state_regression_opens_once_and_resolves_after_clever_recovers(l
     resolved = _alerts(lab)[0]
     assert resolved["state"] == "resolved" and "resolved by itself" in resolved["resolution"]
     assert _queued(lab) == [f"{key}:opened", f"{key}:renotify:2", f"{key}:resolved"]
+
+
+def test_a_refused_token_opens_an_alert_that_resolves_when_the_district_reconnects(lab: Lab) -> None:
+    clock = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
+    canvas = lab.district("success", "canvas")
+
+    def run() -> list[tuple[str, str]]:
+        clock[0] += timedelta(minutes=15)
+        sync_and_evaluate(lab.settings, WorkerConfig(), lambda: clock[0], full=False)
+        with connect(lab.db_path) as db:
+            return [(r["subject"], r["state"]) for r in db.query("SELECT * FROM alerts WHERE rule = 'token_refused'")]
+
+    lab.sandbox.revoke_token(canvas)
+    assert run() == [(canvas, "open")]
+    lab.sandbox.restore_token(canvas)
+    assert run() == [(canvas, "resolved")]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lmsdata.errors import TokenRevoked
 from lmsdata.health import Thresholds
 from lmsdata.worker.rules import evaluate
 
@@ -20,6 +21,9 @@ OK = {"id": "d1", "lms_state": "success", "was_success": True, "last_lms_sync": 
     ({"last_lms_sync": "2026-11-28T10:00:00Z"}, "stale_lms_sync"),
     ({"matched_students": 80.0}, "matched_below_target"),
     ({"failed_pushes": 3}, "failed_pushes"),
+    ({"last_sync_error": TokenRevoked.hint + " GET /v3.0/districts/d1 got 401."}, "token_refused"),
+    ({"last_sync_error": "No token for district d1 in the app's Clever token list: ..."}, "token_refused"),
+    ({"last_sync_error": "Clever is not answering (timeout)."}, None),
     ({"lms_state": "matching_in_progress", "was_success": False, "matched_students": 10.0}, None),
 ])  # fmt: skip
 def test_each_rule_holds_only_for_its_condition(change: dict, rule: str | None) -> None:

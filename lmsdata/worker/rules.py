@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lmsdata.errors import TokenRevoked
 from lmsdata.health import Thresholds, parse_time
 
 Row = Mapping[str, Any]
@@ -46,11 +47,22 @@ def failed_pushes(row: Row, t: Thresholds, now: datetime) -> str | None:
     return f"{count} failed grade pushes (threshold {t.failed_pushes_alert})"
 
 
+# How a sync's district error starts when Clever refused the token (401/403) or no longer lists it
+# (`lmsdata.sync.NoToken`): the cache keeps only the message, so the rule reads its start.
+REFUSED_PREFIXES = (TokenRevoked.hint, "No token for district")
+
+
+def token_refused(row: Row, t: Thresholds, now: datetime) -> str | None:
+    error = row.get("last_sync_error") or ""
+    return f"the last sync was refused: {error}" if error.startswith(REFUSED_PREFIXES) else None
+
+
 DISTRICT_RULES: dict[str, Rule] = {
     "lms_state_regression": lms_state_regression,
     "stale_lms_sync": stale_lms_sync,
     "matched_below_target": matched_below_target,
     "failed_pushes": failed_pushes,
+    "token_refused": token_refused,
 }
 
 
