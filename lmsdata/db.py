@@ -27,6 +27,7 @@ ONLY_WE_HOLD = frozenset({
     "pushes", "push_attempts", "assignments", "invitations", "audit_log",
     "district_history", "events", "sync_runs", "sync_run_districts",
     "gradebook_rows", "gradebook_sections", "push_approvals",
+    "worker_lease", "worker_schedule", "auto_retries", "alerts", "outbox",
 })
 BOOKKEEPING = frozenset({"meta", "_sqlite_migrations"})  # derived counters and the schema's own record
 
@@ -337,6 +338,88 @@ def m003_invitations_and_audit(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
     db.table("invitations").create_index(["district_id", "state"], if_not_exists=True)
     db.table("audit_log").create_index(["at"], if_not_exists=True)
+
+
+@migrations()
+def m005_worker(db: sqlite_utils.Database) -> None:
+    """The worker's state (docs/worker.md): only we hold these rows; Clever cannot rebuild them."""
+    db.execute(
+        """
+        CREATE TABLE worker_lease (
+            name TEXT PRIMARY KEY,          -- 'worker': one active worker per cache
+            owner TEXT NOT NULL,            -- host:pid:random of the holder
+            acquired_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            until TEXT NOT NULL             -- a holder that stops renewing loses the lease after this
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE worker_schedule (
+            job TEXT PRIMARY KEY,           -- sync | full_sync | expire_invitations | auto_retry | notify | digest
+            last_started_at TEXT,
+            last_finished_at TEXT,
+            last_outcome TEXT,              -- ok | failed
+            last_detail TEXT,
+            next_run_at TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE auto_retries (
+            push_id INTEGER PRIMARY KEY,
+            attempts INTEGER NOT NULL DEFAULT 0,   -- automatic attempts made so far
+            next_at TEXT,                   -- when the next automatic attempt is due
+            state TEXT NOT NULL,            -- waiting | handed_off | released | sent
+            note TEXT,                      -- why (handed off after N attempts; released because ...)
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            subject TEXT NOT NULL,          -- a district id, an error signature, or 'worker'
+            state TEXT NOT NULL,            -- open | resolved
+            detail TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            last_notified_at TEXT,
+            notifications INTEGER NOT NULL DEFAULT 0,
+            resolved_at TEXT,
+            resolution TEXT,
+            acked_by TEXT,
+            acked_at TEXT,
+            snoozed_until TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX alerts_one_open ON alerts (rule, subject) WHERE state = 'open'")
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL,        -- alert:ID:opened | alert:ID:renotify:N | alert:ID:resolved | digest:DATE
+            channel TEXT NOT NULL,          -- a hash of the channel URL, never the URL (a secret)
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL,            -- pending | sent
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            sent_at TEXT,
+            last_error TEXT,
+            UNIQUE (event_key, channel)
+        )
+        """
+    )
+    db.table("alerts").create_index(["state", "rule"], if_not_exists=True)
+    db.table("outbox").create_index(["state", "next_attempt_at"], if_not_exists=True)
+    db.table("auto_retries").create_index(["state", "next_at"], if_not_exists=True)
 
 
 @migrations()

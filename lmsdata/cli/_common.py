@@ -16,7 +16,7 @@ import click
 from lmsdata import inputs
 from lmsdata.config import ConfigError, Settings, load_settings
 from lmsdata.csvsafe import write_rows
-from lmsdata.db import MAX_ROW_ID, CacheError
+from lmsdata.db import MAX_ROW_ID, CacheError, usable_cache_path
 from lmsdata.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,6 +102,15 @@ def settings_for(db_path: Path | None) -> Settings:
         return load_settings(db_path=db_path)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def cached_settings(db_path: Path | None) -> Settings:
+    """Settings for a command that only reads the cache; exits 2 with a plain line when there is none yet."""
+    settings = settings_for(db_path)
+    if not usable_cache_path(settings.db_path).exists():
+        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` first.", err=True)
+        sys.exit(2)
+    return settings
 
 
 def friendly_errors(func: F) -> F:

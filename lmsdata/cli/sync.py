@@ -10,6 +10,7 @@ import click
 
 from lmsdata.cli._common import (
     actor_option,
+    cached_settings,
     clever_settings,
     db_option,
     default_actor,
@@ -17,7 +18,6 @@ from lmsdata.cli._common import (
     format_option,
     friendly_errors,
     sandbox_option,
-    settings_for,
 )
 from lmsdata.cli.budget import echo_sync_budget
 from lmsdata.errors import CleverError
@@ -118,13 +118,10 @@ def sync_command(
 @friendly_errors
 def status_command(output_format: str, db_path: Path | None) -> None:
     """One line per district: LMS state, health, owner, matching and failed pushes."""
-    from lmsdata.db import connect, usable_cache_path
+    from lmsdata.db import connect
     from lmsdata.status import COLUMNS, district_rows
 
-    settings = settings_for(db_path)
-    if not usable_cache_path(settings.db_path).exists():
-        click.echo(f"No cache at {settings.db_path} yet: run `lmsdata sync` first.", err=True)
-        sys.exit(2)
+    settings = cached_settings(db_path)
     with connect(settings.db_path) as db:
         rows = district_rows(db)
     if not rows and output_format == "table":

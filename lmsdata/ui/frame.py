@@ -30,6 +30,7 @@ from lmsdata.ui.actions import show_outcome, sync_now
 from lmsdata.ui.context import Context
 from lmsdata.ui.services import demo_environment
 from lmsdata.ui.widgets import sidebar_status
+from lmsdata.ui.worker_status import worker_sidebar
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]  # where dashboard.py and pages/ live
@@ -143,6 +144,7 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
             now=datetime.now(UTC),
         )
         sidebar_status(context)
+        worker_sidebar(context.db_path, context.now)
         signin.who(exposure, principal)
         return context
     raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover

@@ -1,0 +1,105 @@
+"""The worker's jobs, wired to the library: sync then alert rules, nightly full sync, invitations, delivery.
+
+Each job is a `runner.Job` whose step opens what it needs (a Clever client, the cache) and returns a
+one-line summary for `worker_schedule.last_detail`. The clock is injected so tests drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from lmsdata.config import Settings
+from lmsdata.db import connect
+from lmsdata.pushes.log import iso
+from lmsdata.worker import schedule
+from lmsdata.worker.alerts import reconcile
+from lmsdata.worker.autoretry import ACTOR
+from lmsdata.worker.config import WorkerConfig
+from lmsdata.worker.notify import deliver
+from lmsdata.worker.release import release_fixed
+from lmsdata.worker.rules import DISTRICT_RULES, evaluate
+from lmsdata.worker.runner import Job
+
+
+def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> dict[str, Job]:
+    """The jobs in the order one cycle runs them (sync before the rules' delivery)."""
+    s = config.schedules
+
+    def every(seconds: float) -> Callable[[datetime], datetime]:
+        return lambda at: schedule.next_after(at, every_s=seconds)
+
+    def daily(at_hhmm: str) -> Callable[[datetime], datetime]:
+        return lambda at: schedule.next_after(at, daily_at=at_hhmm)
+
+    jobs = {
+        "sync": Job(lambda: sync_and_evaluate(settings, config, now, full=False), every(s.sync_s)),
+        "full_sync": Job(lambda: sync_and_evaluate(settings, config, now, full=True), daily(s.full_sync_at),
+                         first_after=daily(s.full_sync_at)),
+        "expire_invitations": Job(lambda: expire_invitations(settings, now), every(s.expire_invitations_s)),
+        "auto_retry": Job(lambda: auto_retry(settings, config, now), every(s.auto_retry_s)),
+        "notify": Job(lambda: deliver_outbox(settings, config, now), every(s.notify_s)),
+    }
+    if not config.auto_retry:
+        del jobs["auto_retry"]
+    return jobs
+
+
+def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[], datetime], *, full: bool) -> str:
+    """One sync (as `lmsdata sync` runs it), the pushes it unblocked, then every alert rule over the cache."""
+    from lmsdata.client import CleverClient
+    from lmsdata.sync import sync
+
+    with CleverClient.from_settings(settings) as client:
+        result = sync(client, settings.db_path, full=full, actor=ACTOR)
+        released = f"; {release_fixed(client, settings.db_path, iso(now()))}" if config.auto_release else ""
+    opened = evaluate_rules(settings, config, now())
+    failed = f", {len(result.failed)} failed" if result.failed else ""
+    return (f"{'full' if full else 'incremental'} sync run {result.run_id}: {len(result.districts)} districts"
+            f"{failed}, {result.records:,} records{released}; {opened} alert(s) open")
+
+
+def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> int:
+    """Reconcile the alerts with what the rules find now; returns how many alerts are open."""
+    from lmsdata.status import district_rows
+
+    with connect(settings.db_path) as db:
+        rows = with_history(db, district_rows(db, now=at, thresholds=config.health))
+        found = evaluate(rows, config.thresholds_for, at)
+        reconcile(db, found, rules=list(DISTRICT_RULES), now=at, renotify_hours=config.alerts.renotify_hours,
+                  channels=config.channels)
+        return int(db.execute("SELECT COUNT(*) FROM alerts WHERE state = 'open'").fetchone()[0])
+
+
+def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `was_success` (the district's lms_state was 'success' in some earlier pull) for the regression rule."""
+    succeeded = {r[0] for r in db.execute(
+        "SELECT DISTINCT district_id FROM district_history WHERE lms_state = 'success'"
+    ).fetchall()}
+    return [{**row, "was_success": row["id"] in succeeded} for row in rows]
+
+
+def expire_invitations(settings: Settings, now: Callable[[], datetime]) -> str:
+    from lmsdata.invitations import refresh_states
+
+    with connect(settings.db_path) as db:
+        counts = refresh_states(db, now())
+    return ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def auto_retry(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
+    from lmsdata.client import CleverClient
+    from lmsdata.worker.autoretry import run_auto_retries
+
+    with CleverClient.from_settings(settings) as client:
+        return run_auto_retries(client, settings.db_path, config.backoff_s, now())
+
+
+def deliver_outbox(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
+    with connect(settings.db_path) as db:
+        sent = deliver(db, config.channels, now())
+        pending = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    return f"{sent} notification(s) sent, {pending} pending"
