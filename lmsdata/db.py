@@ -323,6 +323,37 @@ def m003_invitations_and_audit(db: sqlite_utils.Database) -> None:
     db.table("audit_log").create_index(["at"], if_not_exists=True)
 
 
+
+@migrations()
+def m006_casework(db: sqlite_utils.Database) -> None:
+    """Cases on districts and failure clusters; only we hold them (Clever cannot rebuild them)."""
+    db.execute(
+        """
+        CREATE TABLE cases (
+            subject TEXT PRIMARY KEY,       -- district id, or cluster:<key>
+            assignee TEXT,                  -- e-mail of a signed-in user
+            state TEXT NOT NULL DEFAULT 'open',
+            snoozed_until TEXT,             -- ISO date
+            ticket_id TEXT,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE case_notes (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL REFERENCES cases(subject),
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            body TEXT NOT NULL
+        )
+        """
+    )
+    db.table("case_notes").create_index(["subject", "at"], if_not_exists=True)
+
+
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the cache at `path`, in WAL mode, with every migration applied."""
     path = Path(path)

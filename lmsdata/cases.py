@@ -1,0 +1,78 @@
+"""Cases: who is on a district (or failure cluster), in which state, until when snoozed, with notes.
+
+Only operators edit (checked here, not only in the UI); every change is audited in the same
+transaction as the change.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lmsdata.access import Actor, Permission
+from lmsdata.audit import authorize, record
+from lmsdata.db import bump_data_version, connect, utcnow
+
+STATES = ("open", "waiting on district", "waiting on Clever", "resolved")
+
+
+class CaseError(ValueError):
+    """Bad input for a case, in words a support person understands."""
+
+
+def _ensure(db: Any, subject: str) -> None:
+    now = utcnow()
+    db.execute("INSERT OR IGNORE INTO cases (subject, state, opened_at, updated_at) VALUES (?, 'open', ?, ?)",
+               [subject, now, now])
+
+
+def _change(db_path: str | Path, actor: Actor, action: str, subject: str, **fields: Any) -> None:
+    name = authorize(db_path, actor, Permission.CASEWORK, action=action, target=subject, params=fields)
+    with connect(db_path) as db, db.conn:
+        _ensure(db, subject)
+        sets = ", ".join(f"{column} = ?" for column in fields)
+        db.execute(f"UPDATE cases SET {sets}, updated_at = ? WHERE subject = ?",
+                   [*fields.values(), utcnow(), subject])
+        record(db, actor=name, action=action, target=subject, outcome="ok", params=fields)
+        bump_data_version(db)
+
+
+def assign(db_path: str | Path, actor: Actor, subject: str, assignee: str | None) -> None:
+    """Give the case to a signed-in user (or nobody)."""
+    _change(db_path, actor, "case-assign", subject, assignee=assignee)
+
+
+def set_state(db_path: str | Path, actor: Actor, subject: str, state: str) -> None:
+    if state not in STATES:
+        raise CaseError(f"A case state is one of: {', '.join(STATES)}; not {state!r}.")
+    _change(db_path, actor, "case-state", subject, state=state)
+
+
+def snooze(db_path: str | Path, actor: Actor, subject: str, until: date | None) -> None:
+    _change(db_path, actor, "case-snooze", subject, snoozed_until=until.isoformat() if until else None)
+
+
+def add_note(db_path: str | Path, actor: Actor, subject: str, body: str) -> None:
+    """Notes are stored as typed and always shown as plain text."""
+    if not body.strip():
+        raise CaseError("A note needs some text.")
+    name = authorize(db_path, actor, Permission.CASEWORK, action="case-note", target=subject)
+    with connect(db_path) as db, db.conn:
+        _ensure(db, subject)
+        db.execute("INSERT INTO case_notes (subject, at, author, body) VALUES (?, ?, ?, ?)",
+                   [subject, utcnow(), name, body])
+        record(db, actor=name, action="case-note", target=subject, outcome="ok", params={"chars": len(body)})
+        bump_data_version(db)
+
+
+def get(db_path: str | Path, subject: str) -> dict[str, Any] | None:
+    """The case with its notes, newest first; None when nobody has opened one."""
+    with connect(db_path) as db:
+        rows = list(db.query("SELECT * FROM cases WHERE subject = ?", [subject]))
+        if not rows:
+            return None
+        case = dict(rows[0])
+        case["notes"] = list(db.query(
+            "SELECT at, author, body FROM case_notes WHERE subject = ? ORDER BY id DESC", [subject]))
+        return case

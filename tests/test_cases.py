@@ -1,0 +1,47 @@
+"""Cases: operators edit, viewers cannot (in the library itself), every change audited."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lmsdata import audit, cases
+from lmsdata.access import AccessDenied, Principal, Role
+from lmsdata.db import connect
+
+OPERATOR = Principal("op@example.com", Role.OPERATOR)
+VIEWER = Principal("view@example.com", Role.VIEWER)
+
+
+def test_operator_changes_are_stored_and_audited(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    cases.assign(path, OPERATOR, "d1", "op@example.com")
+    cases.set_state(path, OPERATOR, "d1", "waiting on district")
+    cases.snooze(path, OPERATOR, "d1", date(2030, 1, 2))
+    cases.add_note(path, OPERATOR, "d1", "<b>called</b> [x](http://evil)")
+    case = cases.get(path, "d1")
+    assert case is not None
+    assert case["assignee"] == "op@example.com"
+    assert (case["state"], case["snoozed_until"]) == ("waiting on district", "2030-01-02")
+    assert case["notes"][0]["body"] == "<b>called</b> [x](http://evil)"
+    with connect(path) as db:
+        actions = [e["action"] for e in audit.entries(db) if e["outcome"] == "ok"]
+    assert actions == ["case-note", "case-snooze", "case-state", "case-assign"]
+
+
+def test_viewer_cannot_edit_and_the_refusal_is_audited(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with pytest.raises(AccessDenied):
+        cases.assign(path, VIEWER, "d1", "view@example.com")
+    with pytest.raises(AccessDenied):
+        cases.add_note(path, VIEWER, "d1", "hi")
+    assert cases.get(path, "d1") is None
+    with connect(path) as db:
+        assert [e["outcome"] for e in audit.entries(db)] == ["refused", "refused"]
+
+
+def test_unknown_state_is_refused_in_words(tmp_path: Path) -> None:
+    with pytest.raises(cases.CaseError, match="one of"):
+        cases.set_state(tmp_path / "c.db", OPERATOR, "d1", "done")
