@@ -45,3 +45,21 @@ def test_viewer_cannot_edit_and_the_refusal_is_audited(tmp_path: Path) -> None:
 def test_unknown_state_is_refused_in_words(tmp_path: Path) -> None:
     with pytest.raises(cases.CaseError, match="one of"):
         cases.set_state(tmp_path / "c.db", OPERATOR, "d1", "done")
+
+
+def test_cli_edits_and_shows_a_case_as_json(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lmsdata.cli import cli
+
+    db = str(tmp_path / "c.db")
+    runner = CliRunner()
+    edited = runner.invoke(cli, ["case", "edit", "d1", "--assign", "a@example.com", "--state", "waiting on Clever",
+                                 "--snooze", "2030-01-02", "--note", "hi", "--db", db, "--actor", "cli:t"])
+    assert edited.exit_code == 0, edited.output
+    shown = runner.invoke(cli, ["case", "show", "d1", "--db", db, "--format", "json"])
+    row = json.loads(shown.output)[0]
+    assert (row["assignee"], row["state"], row["snoozed_until"], row["notes"]) == (
+        "a@example.com", "waiting on Clever", "2030-01-02", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lmsdata import __version__
-from lmsdata.cli import invitations, pushes, sandbox, sync
+from lmsdata.cli import cases, invitations, pushes, sandbox, sync
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -14,7 +14,7 @@ def cli() -> None:
     """LMS Connect Health: sync Clever LMS Connect state into a local cache and act on it."""
 
 
-for module in (sandbox, sync, pushes, invitations):
+for module in (sandbox, sync, pushes, invitations, cases):
     module.register(cli)
 
 
