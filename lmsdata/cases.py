@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from lmsdata.access import Actor, Permission
 from lmsdata.audit import authorize, record
@@ -51,6 +52,24 @@ def set_state(db_path: str | Path, actor: Actor, subject: str, state: str) -> No
 
 def snooze(db_path: str | Path, actor: Actor, subject: str, until: date | None) -> None:
     _change(db_path, actor, "case-snooze", subject, snoozed_until=until.isoformat() if until else None)
+
+
+def set_ticket(db_path: str | Path, actor: Actor, subject: str, ticket_id: str | None) -> None:
+    """Record the external ticket (Zendesk, Jira, Clever support) the case is tracked in."""
+    _change(db_path, actor, "case-ticket", subject, ticket_id=(ticket_id or "").strip() or None)
+
+
+def ticket_link(ticket_id: str | None, template: str | None) -> str | None:
+    """The ticket's http(s) address from a configured template such as `https://x.zendesk.com/agent/tickets/{id}`.
+
+    None when there is no ticket, no template, or the result would not be an http(s) link, so a
+    ticket id can never become a `javascript:` or other link.
+    """
+    if not ticket_id or not template or "{id}" not in template:
+        return None
+    url = template.replace("{id}", quote(ticket_id, safe=""))
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def add_note(db_path: str | Path, actor: Actor, subject: str, body: str) -> None:

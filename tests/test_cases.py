@@ -63,3 +63,27 @@ def test_cli_edits_and_shows_a_case_as_json(tmp_path: Path) -> None:
     row = json.loads(shown.output)[0]
     assert (row["assignee"], row["state"], row["snoozed_until"], row["notes"]) == (
         "a@example.com", "waiting on Clever", "2030-01-02", 1)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "template", "link"),
+    [
+        ("123", "https://acme.zendesk.com/agent/tickets/{id}", "https://acme.zendesk.com/agent/tickets/123"),
+        ("a/b?c", "https://jira.example/browse/{id}", "https://jira.example/browse/a%2Fb%3Fc"),
+        ("123", "javascript:alert({id})", None),
+        ("123", "https://x.example/no-placeholder", None),
+        ("123", None, None),
+        (None, "https://x.example/{id}", None),
+    ],
+)
+def test_ticket_links_are_http_only(ticket: str | None, template: str | None, link: str | None) -> None:
+    assert cases.ticket_link(ticket, template) == link
+
+
+def test_ticket_id_is_stored_and_audited(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    cases.set_ticket(path, OPERATOR, "d1", " ZD-9 ")
+    case = cases.get(path, "d1")
+    assert case is not None and case["ticket_id"] == "ZD-9"
+    with connect(path) as db:
+        assert audit.entries(db)[0]["action"] == "case-ticket"
