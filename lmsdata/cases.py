@@ -6,6 +6,7 @@ transaction as the change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from lmsdata.access import Actor, Permission
 from lmsdata.audit import authorize, record
 from lmsdata.db import bump_data_version, connect, utcnow
+from lmsdata.health import urgency
 
 STATES = ("open", "waiting on district", "waiting on Clever", "resolved")
 
@@ -95,3 +97,39 @@ def get(db_path: str | Path, subject: str) -> dict[str, Any] | None:
         case["notes"] = list(db.query(
             "SELECT at, author, body FROM case_notes WHERE subject = ? ORDER BY id DESC", [subject]))
         return case
+
+
+def all_cases(db_path: str | Path) -> dict[str, dict[str, Any]]:
+    """Every case by subject (without notes), for the queue."""
+    with connect(db_path) as db:
+        return {row["subject"]: dict(row) for row in db.query("SELECT * FROM cases")}
+
+
+def _snoozed(case: Mapping[str, Any], today: date) -> bool:
+    return bool(case.get("snoozed_until")) and str(case["snoozed_until"]) > today.isoformat()
+
+
+def queue(
+    districts: Iterable[Mapping[str, Any]], cases: Mapping[str, Mapping[str, Any]], me: str, today: date
+) -> list[dict[str, Any]]:
+    """"My queue": my cases not resolved nor snoozed, then unassigned districts that need us.
+
+    A district needs us when its health (`lmsdata.health.assess`, the `health` and `owner` columns
+    of `lmsdata.status.district_rows`) is not healthy and the next step is ours. Each part is
+    ordered by urgency, then age: my cases by when they were opened, districts by their last LMS
+    sync (never synced first), oldest first.
+    """
+    mine, waiting = [], []
+    for district in districts:
+        case = cases.get(district["id"]) or {}
+        row = {**district, "assignee": case.get("assignee"), "state": case.get("state"),
+               "snoozed_until": case.get("snoozed_until"), "opened_at": case.get("opened_at")}
+        if case.get("assignee") == me:
+            if case.get("state") != "resolved" and not _snoozed(case, today):
+                mine.append(row)
+        elif (not case.get("assignee") and district["health"] != "healthy" and district["owner"] == "partner"
+              and not _snoozed(case, today)):
+            waiting.append(row)
+    mine.sort(key=lambda r: (urgency(r["health"]), r["opened_at"] or ""))
+    waiting.sort(key=lambda r: (urgency(r["health"]), r.get("last_lms_sync") or ""))
+    return [{**r, "queue": "mine"} for r in mine] + [{**r, "queue": "unassigned"} for r in waiting]

@@ -87,3 +87,36 @@ def test_ticket_id_is_stored_and_audited(tmp_path: Path) -> None:
     assert case is not None and case["ticket_id"] == "ZD-9"
     with connect(path) as db:
         assert audit.entries(db)[0]["action"] == "case-ticket"
+
+
+def _district(did: str, health: str, owner: str, last_sync: str | None = None) -> dict[str, object]:
+    return {"id": did, "name": did, "health": health, "owner": owner, "last_lms_sync": last_sync}
+
+
+def test_queue_lists_my_open_cases_then_unassigned_districts_that_need_us_by_urgency_and_age() -> None:
+    districts = [
+        _district("fine", "healthy", "nobody"),
+        _district("theirs", "action_needed", "district"),
+        _district("stale-new", "stale", "partner", "2026-01-05"),
+        _district("urgent", "action_needed", "partner", "2026-01-09"),
+        _district("stale-old", "stale", "partner", "2026-01-01"),
+        _district("mine-late", "setting_up", "partner"),
+        _district("mine-early", "setting_up", "partner"),
+        _district("mine-done", "action_needed", "partner"),
+        _district("snoozed", "action_needed", "partner"),
+        _district("someone-else", "action_needed", "partner"),
+    ]
+    case_rows = {
+        "mine-late": {"assignee": "me@x", "state": "open", "opened_at": "2026-01-03"},
+        "mine-early": {"assignee": "me@x", "state": "waiting on district", "opened_at": "2026-01-02"},
+        "mine-done": {"assignee": "me@x", "state": "resolved", "opened_at": "2026-01-01"},
+        "snoozed": {"assignee": None, "state": "open", "snoozed_until": "2026-02-01"},
+        "someone-else": {"assignee": "bo@x", "state": "open"},
+    }
+    rows = cases.queue(districts, case_rows, "me@x", date(2026, 1, 10))
+    assert [(r["id"], r["queue"]) for r in rows] == [
+        ("mine-early", "mine"), ("mine-late", "mine"),
+        ("urgent", "unassigned"), ("stale-old", "unassigned"), ("stale-new", "unassigned"),
+    ]
+    later = [r["id"] for r in cases.queue(districts, case_rows, "me@x", date(2026, 2, 2))]
+    assert later[2:4] == ["snoozed", "urgent"]  # the snooze is over; never synced counts as oldest
