@@ -11,6 +11,7 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.ui import actions, confirm, loaders, privacy, widgets
+from lmsdata.ui.cases import case_panel
 from lmsdata.ui.frame import Context, show
 
 SYNC_FLAG = "district_sync"
@@ -36,6 +37,7 @@ def render(ctx: Context) -> None:
     header(ctx, row, health)
     trend(ctx, district_id)
     act(ctx, row)
+    case_panel(ctx, district_id)
     details(ctx, district_id)
 
 
