@@ -45,6 +45,9 @@ def test_operator_assigns_notes_snoozes_and_changes_state_each_audited(db_path: 
     save(at)
     by_label(at.date_input, "Snooze until").set_value(date(2030, 1, 2))
     save(at)
+    by_label(at.text_input, "Ticket id").input("ZD-**4711**")
+    save(at)
+    assert "Ticket: ZD-**4711**" in [t.value for t in at.text]
     by_label(at.selectbox, "State").set_value("waiting on district")
     save(at)
     assert by_label(at.metric, "State").value == "waiting on district"
@@ -52,7 +55,7 @@ def test_operator_assigns_notes_snoozes_and_changes_state_each_audited(db_path: 
     assert HOSTILE in [t.value for t in at.text]  # the note as typed, as plain text
     assert not [m for m in at.markdown if "onerror" in m.value or "javascript" in m.value]
     assert case_audit(db_path) == [(OPERATOR, action, "d-below") for action in
-                                 ("case-assign", "case-note", "case-snooze", "case-state")]
+                                 ("case-assign", "case-note", "case-snooze", "case-ticket", "case-state")]
     case = cases.get(db_path, "d-below")
     assert case is not None and case["notes"][0]["body"] == HOSTILE
 

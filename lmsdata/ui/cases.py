@@ -54,11 +54,11 @@ def case_panel(ctx: Context, district_id: str) -> None:
     """The district's case: who is on it, its state, snooze, ticket and notes; the edit form for operators."""
     case = cases.get(ctx.db_path, district_id) or {}
     st.subheader("Case")
-    cols = st.columns(4)
+    cols = st.columns(3)
     cols[0].metric("Assignee", case.get("assignee") or NOBODY)
     cols[1].metric("State", case.get("state") or "no case yet")
     cols[2].metric("Snoozed until", case.get("snoozed_until") or "not snoozed")
-    cols[3].metric("Ticket", case.get("ticket_id") or "none")
+    st.text(f"Ticket: {case.get('ticket_id') or 'none'}")  # typed by people or copied from a ticket system
     link = cases.ticket_link(case.get("ticket_id"), os.environ.get("LMSDATA_TICKET_URL"))
     if link:
         st.link_button("Open the ticket", link)
