@@ -57,12 +57,13 @@ def test_cli_edits_and_shows_a_case_as_json(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     runner = CliRunner()
     edited = runner.invoke(cli, ["case", "edit", "d1", "--assign", "a@example.com", "--state", "waiting on Clever",
-                                 "--snooze", "2030-01-02", "--note", "hi", "--db", db, "--actor", "cli:t"])
+                                 "--snooze", "2030-01-02", "--note", "hi", "--ticket", "ZD-9", "--db", db,
+                                 "--actor", "cli:t"])
     assert edited.exit_code == 0, edited.output
     shown = runner.invoke(cli, ["case", "show", "d1", "--db", db, "--format", "json"])
     row = json.loads(shown.output)[0]
-    assert (row["assignee"], row["state"], row["snoozed_until"], row["notes"]) == (
-        "a@example.com", "waiting on Clever", "2030-01-02", 1)
+    assert (row["assignee"], row["state"], row["snoozed_until"], row["notes"], row["ticket_id"]) == (
+        "a@example.com", "waiting on Clever", "2030-01-02", 1, "ZD-9")
 
 
 @pytest.mark.parametrize(

@@ -49,12 +49,13 @@ def show_command(subject: str, db_path: Path | None, output_format: str) -> None
 @click.option("--state", type=click.Choice(cases.STATES), default=None)
 @click.option("--snooze", "snooze_until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
 @click.option("--note", default=None, help="Add a note (plain text).")
+@click.option("--ticket", "ticket_id", default=None, help="External ticket id (Zendesk, Jira, Clever support).")
 @db_option
 @actor_option
 @friendly_errors
 def edit_command(subject: str, assignee: str | None, state: str | None, snooze_until: datetime | None,
-                 note: str | None, db_path: Path | None, actor: str | None) -> None:
-    """Assign, change state, snooze or add a note; each change is audited."""
+                 note: str | None, ticket_id: str | None, db_path: Path | None, actor: str | None) -> None:
+    """Assign, change state, snooze, set the ticket or add a note; each change is audited."""
     path, who = settings_for(db_path).db_path, default_actor(actor)
     try:
         if assignee is not None:
@@ -63,6 +64,8 @@ def edit_command(subject: str, assignee: str | None, state: str | None, snooze_u
             cases.set_state(path, who, subject, state)
         if snooze_until is not None:
             cases.snooze(path, who, subject, snooze_until.date())
+        if ticket_id is not None:
+            cases.set_ticket(path, who, subject, ticket_id)
         if note is not None:
             cases.add_note(path, who, subject, note)
     except cases.CaseError as exc:
