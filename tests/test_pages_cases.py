@@ -87,3 +87,14 @@ def test_my_queue_lists_my_case_first_then_unassigned_districts_by_urgency(db_pa
 def test_queue_is_in_the_navigation(db_path: Path) -> None:
     at = navigate(as_user(OPERATOR), "queue")
     assert [t.value for t in at.title] == ["My queue"]
+
+
+def test_the_ticket_links_out_only_through_the_configured_http_template(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases.set_ticket(db_path, "cli:test", "d-below", "4711")
+    monkeypatch.setenv("LMSDATA_TICKET_URL", "https://acme.zendesk.example/agent/tickets/{id}")
+    links = as_user(VIEWER, "district", district="d-below").get("link_button")
+    assert [b.proto.url for b in links] == ["https://acme.zendesk.example/agent/tickets/4711"]
+    monkeypatch.setenv("LMSDATA_TICKET_URL", "javascript:alert({id})")
+    assert not as_user(VIEWER, "district", district="d-below").get("link_button")
