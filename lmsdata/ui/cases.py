@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +16,9 @@ import streamlit as st
 from lmsdata import cases
 from lmsdata.access import AccessDenied, Permission, actor_name
 from lmsdata.ui import loaders, widgets
-from lmsdata.ui.frame import Context
+
+if TYPE_CHECKING:
+    from lmsdata.ui.frame import Context
 
 NOBODY = "(nobody)"
 OUTCOME = "case_outcome"  # the last save's message, shown after the rerun
