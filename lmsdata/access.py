@@ -35,6 +35,7 @@ class Permission(enum.Enum):
     RETRY = "retry grade pushes"
     INVITE = "send, resend or cancel invitations"
     SYNC = "run a sync"
+    CASEWORK = "edit cases"
     REVEAL_ALL = "reveal student data in bulk"
     AUDIT_ALL = "see everyone's audit log"
 
@@ -53,6 +54,7 @@ _LEAST_ROLE = {
     Permission.RETRY: Role.OPERATOR,
     Permission.INVITE: Role.OPERATOR,
     Permission.SYNC: Role.OPERATOR,
+    Permission.CASEWORK: Role.OPERATOR,
     Permission.REVEAL_ALL: Role.ADMIN,
     Permission.AUDIT_ALL: Role.ADMIN,
 }

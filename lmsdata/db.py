@@ -28,6 +28,7 @@ ONLY_WE_HOLD = frozenset({
     "district_history", "events", "sync_runs", "sync_run_districts",
     "gradebook_rows", "gradebook_sections", "push_approvals",
     "worker_lease", "worker_schedule", "auto_retries", "alerts", "outbox",
+    "cases", "case_notes",
 })
 BOOKKEEPING = frozenset({"meta", "_sqlite_migrations"})  # derived counters and the schema's own record
 
@@ -420,6 +421,36 @@ def m005_worker(db: sqlite_utils.Database) -> None:
     db.table("alerts").create_index(["state", "rule"], if_not_exists=True)
     db.table("outbox").create_index(["state", "next_attempt_at"], if_not_exists=True)
     db.table("auto_retries").create_index(["state", "next_at"], if_not_exists=True)
+
+
+@migrations()
+def m006_casework(db: sqlite_utils.Database) -> None:
+    """Cases on districts and failure clusters; only we hold them (Clever cannot rebuild them)."""
+    db.execute(
+        """
+        CREATE TABLE cases (
+            subject TEXT PRIMARY KEY,       -- district id, or cluster:<key>
+            assignee TEXT,                  -- e-mail of a signed-in user
+            state TEXT NOT NULL DEFAULT 'open',
+            snoozed_until TEXT,             -- ISO date
+            ticket_id TEXT,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE case_notes (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL REFERENCES cases(subject),
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            body TEXT NOT NULL
+        )
+        """
+    )
+    db.table("case_notes").create_index(["subject", "at"], if_not_exists=True)
 
 
 @migrations()

@@ -12,6 +12,7 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.invitations import can_invite
 from lmsdata.ui import actions, confirm, gradebook, loaders, lti, privacy, safe, widgets
+from lmsdata.ui.cases import case_panel
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 from lmsdata.wording import lms_name
@@ -40,6 +41,7 @@ def render(ctx: Context) -> None:
     trend(ctx, district_id)
     act(ctx, row)
     gradebook.summary(ctx, district_id)
+    case_panel(ctx, district_id)
     details(ctx, district_id)
 
 

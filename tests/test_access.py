@@ -35,14 +35,14 @@ def test_addresses_and_domains_map_to_roles(email: str | None, role: Role | None
     [
         (Role.VIEWER, {Permission.VIEW, Permission.REVEAL_ONE}),
         (Role.OPERATOR, {Permission.VIEW, Permission.REVEAL_ONE, Permission.RETRY, Permission.INVITE,
-                         Permission.SYNC}),
+                         Permission.SYNC, Permission.CASEWORK}),
         (Role.ADMIN, set(Permission)),
     ],
 )
 def test_each_role_may_do_exactly_its_actions(role: Role, allowed: set[Permission]) -> None:
     principal = Principal("someone@partner.example", role)
     assert {p for p in Permission if principal.can(p)} == allowed
-    assert len(Permission) == 7  # every action is its own member, none an alias of another
+    assert len(Permission) == 8  # every action is its own member, none an alias of another
 
 
 def test_refusal_names_the_person_the_action_and_the_role_needed() -> None:

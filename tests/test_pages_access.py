@@ -29,7 +29,7 @@ from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 
 OPERATOR = "ana@partner.example"
 VIEWER = "lee@district.example"
-PAGES = ("overview", "district", "unmatched", "pushes", "sync", "invitations", "audit")
+PAGES = ("overview", "district", "unmatched", "pushes", "sync", "invitations", "audit", "queue")
 ACT_BUTTONS = {"pushes": ["pushes_retry_selected", "pushes_retry_ready"], "sync": ["sync_all_button"],
                "district": ["district_sync_button"]}  # fmt: skip
 

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]  # where dashboard.py and pages/ live
 PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/overview.py", "Overview", "overview", ":material/dashboard:"),
     ("pages/district.py", "District", "district", ":material/domain:"),
+    ("pages/queue.py", "My queue", "queue", ":material/assignment_ind:"),
     ("pages/unmatched.py", "Unmatched", "unmatched", ":material/person_off:"),
     ("pages/pushes.py", "Failed pushes", "pushes", ":material/sync_problem:"),
     ("pages/gradebook.py", "Gradebook", "gradebook", ":material/grading:"),
