@@ -95,16 +95,23 @@ def test_each_state_is_produced_and_detected_and_a_teacher_edit_is_never_clobber
     assert ("overwrite_teacher", "ok") in rows and ("overwrite_teacher", "refused") in rows
 
 
-def test_cli_reconcile_exports_teacher_edits_in_the_documented_shape(lab: Lab, tmp_path: Path) -> None:
+def _graded_then_edited(lab: Lab, key: str, nth: int, grade: str | None, points: float | None
+                        ) -> tuple[str, dict, str, str]:
+    """A new assignment `key` graded for the section's `nth` student, then changed by the teacher in the LMS."""
     canvas = lab.district("success", "canvas")
     section = lab.synced_section(canvas)
-    student = lab.students(section)[0]
+    student = lab.students(section)[nth]
     with lab.client() as client:
         pusher = lab.pusher(client)
-        assert pusher.create_assignment(canvas, section["id"], "quiz-3", ASSIGNMENT).ok
-        assert pusher.push_grade(canvas, section["id"], "quiz-3", student, GRADE).ok
-    quiz3 = lab.writes("assignment.create")[-1]["assignment_id"]
-    lab.sandbox.gradebook.teacher_edit(quiz3, student, "A-", None, section["teacher"])
+        assert pusher.create_assignment(canvas, section["id"], key, ASSIGNMENT).ok
+        assert pusher.push_grade(canvas, section["id"], key, student, GRADE).ok
+    assignment_id = lab.writes("assignment.create")[-1]["assignment_id"]
+    lab.sandbox.gradebook.teacher_edit(assignment_id, student, grade, points, section["teacher"])
+    return canvas, section, student, assignment_id
+
+
+def test_cli_reconcile_exports_teacher_edits_in_the_documented_shape(lab: Lab, tmp_path: Path) -> None:
+    canvas, section, student, quiz3 = _graded_then_edited(lab, "quiz-3", 0, "A-", None)
     out = tmp_path / "edits.jsonl"
     args = ["reconcile", "--district", canvas, "--sandbox", lab.url, "--db", str(lab.db_path), "--export", str(out)]
     result = CliRunner(env={"CLEVER_CLIENT_ID": CLIENT_ID, "CLEVER_CLIENT_SECRET": CLIENT_SECRET}).invoke(cli, args)
@@ -126,15 +133,7 @@ def test_cli_reconcile_exports_teacher_edits_in_the_documented_shape(lab: Lab, t
 
 def test_a_new_grade_over_a_teachers_edit_is_held_before_any_request(lab: Lab) -> None:
     """Not only retries: the partner's next push for that student waits for an operator too."""
-    canvas = lab.district("success", "canvas")
-    section = lab.synced_section(canvas)
-    student = lab.students(section)[3]
-    with lab.client() as client:
-        pusher = lab.pusher(client)
-        assert pusher.create_assignment(canvas, section["id"], "quiz-held", ASSIGNMENT).ok
-        assert pusher.push_grade(canvas, section["id"], "quiz-held", student, GRADE).ok
-    held_quiz = lab.writes("assignment.create")[-1]["assignment_id"]
-    lab.sandbox.gradebook.teacher_edit(held_quiz, student, None, 19, section["teacher"])
+    canvas, section, student, held_quiz = _graded_then_edited(lab, "quiz-held", 3, None, 19)
     with lab.client() as client:
         reconcile(client, lab.db_path, district_id=canvas)
         patches = len(lab.writes("submission.update"))
