@@ -33,6 +33,8 @@ class Schedules:
     auto_retry_s: float = 5 * MINUTE
     notify_s: float = MINUTE
     digest_at: str = "07:00"
+    reconcile_s: float = HOUR              # read the gradebooks back (only sections pushed to since)
+    retention_at: str = "04:00"            # trim old sent attempts' messages (docs/backup.md)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ one-line summary for `worker_schedule.last_detail`. The clock is injected so tes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
+from lmsdata import inputs
 from lmsdata.config import Settings
 from lmsdata.db import connect
 from lmsdata.pushes.log import iso
@@ -42,7 +44,14 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
         "expire_invitations": Job(lambda: expire_invitations(settings, now), every(s.expire_invitations_s)),
         "auto_retry": Job(lambda: auto_retry(settings, config, now), every(s.auto_retry_s)),
         "notify": Job(lambda: deliver_outbox(settings, config, now), every(s.notify_s)),
+        "reconcile": Job(lambda: reconcile_gradebooks(settings), every(s.reconcile_s)),
+        "retention": Job(lambda: trim_old_attempts(settings, now), daily(s.retention_at),
+                         first_after=daily(s.retention_at)),
     }
+    backups = backup_settings()
+    if backups is not None:
+        directory, keep, hours = backups
+        jobs["backup"] = Job(lambda: back_up(settings, directory, keep, now), every(hours * 3600))
     if not config.auto_retry:
         del jobs["auto_retry"]
     return jobs
@@ -96,6 +105,44 @@ def auto_retry(settings: Settings, config: WorkerConfig, now: Callable[[], datet
 
     with CleverClient.from_settings(settings) as client:
         return run_auto_retries(client, settings.db_path, config.backoff_s, now())
+
+
+def reconcile_gradebooks(settings: Settings) -> str:
+    from lmsdata.client import CleverClient
+    from lmsdata.gradebook import reconcile as reconcile_gradebook
+
+    with CleverClient.from_settings(settings) as client:
+        report = reconcile_gradebook(client, settings.db_path, actor=ACTOR)
+    found = ", ".join(f"{n} {state}" for state, n in report.summary().items() if n) or "nothing new"
+    return f"{report.sections} section(s), {report.requests} request(s): {found}"
+
+
+def backup_settings(environ: Mapping[str, str] | None = None) -> tuple[str, int, int] | None:
+    """(directory, how many to keep, every N hours) from LMSDATA_BACKUP_*; None when no directory is set."""
+    env = os.environ if environ is None else environ
+    directory = env.get("LMSDATA_BACKUP_DIR", "").strip()
+    if not directory:
+        return None
+    keep = inputs.whole_number("LMSDATA_BACKUP_KEEP", env.get("LMSDATA_BACKUP_KEEP", "14"), low=1, high=10_000,
+                               unit="backups")
+    hours = inputs.whole_number("LMSDATA_BACKUP_EVERY_HOURS", env.get("LMSDATA_BACKUP_EVERY_HOURS", "24"), low=1,
+                                high=24 * 366, unit="hours")
+    return directory, keep, hours
+
+
+def back_up(settings: Settings, directory: str, keep: int, now: Callable[[], datetime]) -> str:
+    from lmsdata.backup import scheduled_backup
+
+    info = scheduled_backup(settings.db_path, directory, keep, now)
+    return f"backup {info.path.name}: {info.size_bytes:,} bytes, schema {info.schema_version}; kept the {keep} newest"
+
+
+def trim_old_attempts(settings: Settings, now: Callable[[], datetime]) -> str:
+    from lmsdata.retention import retain_days_from_env, trim_attempt_bodies
+
+    days = retain_days_from_env()
+    result = trim_attempt_bodies(settings.db_path, days, now=now())
+    return f"{result.attempts_trimmed} attempt message(s) older than {days} days trimmed"
 
 
 def deliver_outbox(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
