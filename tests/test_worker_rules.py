@@ -24,6 +24,8 @@ OK = {"id": "d1", "lms_state": "success", "was_success": True, "last_lms_sync": 
     ({"last_sync_error": TokenRevoked.hint + " GET /v3.0/districts/d1 got 401."}, "token_refused"),
     ({"last_sync_error": "No token for district d1 in the app's Clever token list: ..."}, "token_refused"),
     ({"last_sync_error": "Clever is not answering (timeout)."}, None),
+    ({"term_grade": "not ready", "term_reason": "12 days into the term, 40% of its sections synced"}, "term_not_ready"),
+    ({"term_grade": "at risk", "term_reason": "3 days into the term, 60% of its sections synced"}, None),
     ({"lms_state": "matching_in_progress", "was_success": False, "matched_students": 10.0}, None),
 ])  # fmt: skip
 def test_each_rule_holds_only_for_its_condition(change: dict, rule: str | None) -> None:

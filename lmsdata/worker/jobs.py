@@ -76,7 +76,7 @@ def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> in
     from lmsdata.status import district_rows
 
     with connect(settings.db_path) as db:
-        rows = with_history(db, district_rows(db, now=at, thresholds=config.health))
+        rows = with_terms(db, with_history(db, district_rows(db, now=at, thresholds=config.health)), at)
         found = evaluate(rows, config.thresholds_for, at)
         reconcile(db, found, rules=list(DISTRICT_RULES), now=at, renotify_hours=config.alerts.renotify_hours,
                   channels=config.channels)
@@ -89,6 +89,17 @@ def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[
         "SELECT DISTINCT district_id FROM district_history WHERE lms_state = 'success'"
     ).fetchall()}
     return [{**row, "was_success": row["id"] in succeeded} for row in rows]
+
+
+def with_terms(db: sqlite_utils.Database, rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
+    """Add each district's term readiness (`term_grade`, `term_reason`) for the term rule."""
+    from lmsdata.terms import grade_term, term_figures
+
+    graded = []
+    for row in rows:
+        verdict = grade_term(row["id"], term_figures(db, row["id"]), at.date())
+        graded.append({**row, "term_grade": verdict.grade, "term_reason": verdict.reason})
+    return graded
 
 
 def expire_invitations(settings: Settings, now: Callable[[], datetime]) -> str:

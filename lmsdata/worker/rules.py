@@ -12,6 +12,7 @@ from typing import Any
 
 from lmsdata.errors import TokenRevoked
 from lmsdata.health import Thresholds, parse_time
+from lmsdata.terms import NOT_READY
 
 Row = Mapping[str, Any]
 Rule = Callable[[Row, Thresholds, datetime], str | None]
@@ -57,12 +58,18 @@ def token_refused(row: Row, t: Thresholds, now: datetime) -> str | None:
     return f"the last sync was refused: {error}" if error.startswith(REFUSED_PREFIXES) else None
 
 
+def term_not_ready(row: Row, t: Thresholds, now: datetime) -> str | None:
+    """New-term sections still unmatched days after the term started (`lmsdata.terms.grade_term` decides)."""
+    return row.get("term_reason") if row.get("term_grade") == NOT_READY else None
+
+
 DISTRICT_RULES: dict[str, Rule] = {
     "lms_state_regression": lms_state_regression,
     "stale_lms_sync": stale_lms_sync,
     "matched_below_target": matched_below_target,
     "failed_pushes": failed_pushes,
     "token_refused": token_refused,
+    "term_not_ready": term_not_ready,
 }
 
 
