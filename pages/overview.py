@@ -140,13 +140,16 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
         selection_mode="single-row",
         key="overview_table",
         column_config={
-            "Status": widgets.pill_column("Status", widgets.STATUS_COLOURS),
+            # widths that put Status, District, Owner and Next step inside the 818 px a 1280 px window leaves
+            "Status": widgets.pill_column("Status", widgets.STATUS_COLOURS, width=120),
+            "District": st.column_config.TextColumn(width=200),
+            "Owner": st.column_config.TextColumn(width=105),
             "Students %": st.column_config.ProgressColumn(**percent),
             "Teachers %": st.column_config.ProgressColumn(**percent),
             "Sections %": st.column_config.ProgressColumn(**percent),
             "LTI launch": lti.column(),
             "Open": st.column_config.LinkColumn(display_text="open"),
-            "Next step": st.column_config.TextColumn(width="large", help="The most urgent problem's next step: "
+            "Next step": st.column_config.TextColumn(width=330, help="The most urgent problem's next step: "
                                                      "click a cell for the whole text, the district for all"),
             "Problems": st.column_config.TextColumn(width="medium", help="Every live problem, most urgent first"),
         },

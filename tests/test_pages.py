@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import bump_data_version, connect
+from lmsdata.ui.safe import WORD_JOINER
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 from tests.ui_fixtures import at as at_time
 
@@ -89,7 +90,8 @@ def texts(at: AppTest) -> str:
     """Everything a reader sees as text (markdown, captions, alerts, titles), one string to search."""
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "success",
                                   "error") for e in getattr(at, kind)]
-    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", "\n".join(str(p) for p in parts))  # escaped marks read as themselves
+    shown = "\n".join(str(p) for p in parts).replace(WORD_JOINER, "")  # the joiners that stop auto-links are invisible
+    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", shown)  # escaped marks read as themselves
 
 
 def select_rows(at: AppTest, base: str, rows: list[int]) -> AppTest:
