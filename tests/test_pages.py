@@ -113,6 +113,10 @@ def test_overview_headline_figures_chart_and_every_district(cache: Path) -> None
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Districts connected"] == "2 of 6"
+    # of the 4 districts with LMS Connect (2 never connected are not counted), none is healthy (Maple Grove
+    # has a failed push); the old headline said "0%" of all 6
+    assert metrics["Healthy"] == "0 of 4"
+    assert "0 of 4 connected districts" in next(m.help for m in at.metric if m.label == "Healthy")
     assert metrics["Unmatched students"] == "2"
     assert metrics["Failed pushes, last week"] == "3"
     assert metrics["Open invitations"] == "1"
