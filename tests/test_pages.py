@@ -426,3 +426,11 @@ def test_a_push_deep_link_opens_that_push(cache: Path) -> None:
     assert "**Push 1** · " in "\n".join(m.value for m in at.markdown)
     at = open_page("pushes", push="not-a-push")
     assert "**Push " not in "\n".join(m.value for m in at.markdown)
+
+
+def test_a_district_without_an_lms_does_not_say_its_sections_are_synced(cache: Path) -> None:
+    at = open_page("district", district="d-new")
+    assert "Every section is synced in the LMS." not in texts(at)
+    assert "No LMS is connected yet, so no section is synced" in texts(at)
+    synced = open_page("district", district="d-healthy")
+    assert "Every section is synced in the LMS." in texts(synced)
