@@ -19,10 +19,10 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from lmsdata import demo
 from lmsdata.db import bump_data_version, connect
 from lmsdata.ui.frame import PAGES
 from lmsdata.ui.safe import WORD_JOINER
+from tests.cache_fixtures import built_demo
 from tests.e2e_support import chromium, clean_env, no_exception, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -36,12 +36,7 @@ def hostile_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, 
     """The demo cache with hostile text in a district's name, contact and errors, a section and a user;
     the id of a failed push of that district, and the district's id."""
     workdir = tmp_path_factory.mktemp("e2e-layout")
-    db_path = workdir / "demo.db"
-    env = demo.start(db_path)
-    try:
-        demo.build(env)
-    finally:
-        env.close()
+    db_path = built_demo(workdir / "demo.db")
     with connect(db_path) as db, db.conn:
         district_id, push_id, section_id, student_id = db.execute(
             "SELECT district_id, id, section_id, student_id FROM pushes WHERE state = 'failed' ORDER BY id LIMIT 1"

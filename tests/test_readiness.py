@@ -116,16 +116,11 @@ def test_the_bulk_district_snapshot_gives_every_failed_demo_push_the_per_push_ve
 ) -> None:
     """`DistrictSnapshot` (the Failed pushes page's bulk reads) and `CacheFacts` (one read per push) agree,
     also where the cache lacks a section's student list or a section's sync flag."""
-    from lmsdata import demo
     from lmsdata.db import connect
     from lmsdata.pushes.readiness import CacheFacts, DistrictSnapshot
+    from tests.cache_fixtures import built_demo
 
-    db_path = tmp_path / "demo.db"
-    env = demo.start(db_path)
-    try:
-        demo.build(env)
-    finally:
-        env.close()
+    db_path = built_demo(tmp_path / "demo.db")
     with connect(db_path) as db:
         with db.conn:
             sections = [r[0] for r in db.execute("SELECT DISTINCT section_id FROM pushes WHERE state = 'failed'")]
