@@ -30,6 +30,7 @@ from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
 from lmsdata.models import Event
 from lmsdata.redact import redact
+from lmsdata.wording import plural
 
 log = logging.getLogger("lmsdata.sync")
 
@@ -62,6 +63,13 @@ class SyncProgress:
     districts_done: int
     districts_total: int
     records: int
+
+    def describe(self) -> str:
+        """What a progress bar says: '3 of 12 districts · pulling 5f3a…'; '12 of 12 districts · finished'."""
+        done = f"{self.districts_done} of {plural(self.districts_total, 'district')}"
+        if self.district_id is None or self.phase == "finished":
+            return f"{done} · {self.phase}"
+        return f"{done} · {self.phase} {self.district_id}"
 
 
 @dataclass

@@ -42,7 +42,7 @@ def render(ctx: Context) -> None:
     act(ctx, row)
     gradebook.summary(ctx, district_id)
     case_panel(ctx, district_id)
-    details(ctx, district_id)
+    details(ctx, district_id, connected=bool(row.get("lms_state")))
 
 
 def pick(names: dict[str, str]) -> str | None:
@@ -177,14 +177,15 @@ def invite(ctx: Context, row: dict, invite_col: Any) -> None:
         confirm.last_outcome(INVITE_FLAG)
 
 
-def details(ctx: Context, district_id: str) -> None:
+def details(ctx: Context, district_id: str, *, connected: bool) -> None:
     only = (district_id,)
     here = ["district_id", "district", "district_name", "lms_type", "message"]  # same for every row on this page
     unmasked = privacy.bulk_toggle(ctx, f"district {district_id}: unmatched users and pushes", key="district_unmasked")
     tabs = st.tabs(["Unsynced sections", "Unmatched users", "Recent pushes", "Sync history", "Invitations"])
     with tabs[0]:
         _table(loaders.unsynced_sections(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
-               "Every section is synced in the LMS.")
+               "Every section is synced in the LMS." if connected
+               else "No LMS is connected yet, so no section is synced: see the next step above.")
     with tabs[1]:
         users = loaders.unmatched_users(ctx.db_path, ctx.data_version, district_ids=only, limit=500)
         _table(privacy.mask_users(users, everything=unmasked), here, "Every student and teacher is matched.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lmsdata.access import Permission
+from lmsdata.invitations import can_invite
 from lmsdata.ui import actions, confirm, loaders, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
@@ -34,19 +35,19 @@ def send_form(ctx: Context, names: dict[str, str]) -> None:
     frame = loaders.district_health(ctx)
     sent = loaders.invitations(ctx.db_path, ctx.data_version)
     open_ids = set(sent.loc[sent["state"] == "sent", "district_id"]) if not sent.empty else set()
-    waiting = frame["lms_state"].fillna("").str.strip() == ""
-    status = {
-        row.id: "not connected" + (", invitation open" if row.id in open_ids else "")
-        if is_waiting else f"lms_state {row.lms_state}"
-        for row, is_waiting in zip(frame.itertuples(), waiting, strict=True)
-    }
-    # districts that can be invited now first, then those with an open invitation, then the rest
-    order = sorted(names, key=lambda d: (not status.get(d, "").startswith("not"), d in open_ids, names[d]))
+    # only districts the library would invite (`can_invite`: no LMS Connect yet); open invitations last
+    candidates = frame[["id", "name", "lms_state"]].fillna("").to_dict("records")
+    invitable = {row["id"] for row in candidates if can_invite(row)[0]}
+    status = {d: "not connected" + (", invitation open" if d in open_ids else "") for d in invitable}
+    order = sorted((d for d in names if d in invitable), key=lambda d: (d in open_ids, names[d]))
+    if not order:
+        widgets.empty("Every district in the cache has LMS Connect set up (or is setting it up): nobody to invite.")
+        return
     with st.expander("Send an invitation", expanded=True, icon=":material/send:"):
         pick, _ = st.columns([3, 2])
         district_id = pick.selectbox(
             "District", order, index=None, format_func=lambda d: f"{names[d]} · {d} — {status.get(d, '')}",
-            key="invite_district", placeholder="districts that are not connected come first",
+            key="invite_district", placeholder="districts without LMS Connect (open invitations last)",
         )
         contact = loaders.district(ctx.db_path, ctx.data_version, district_id) if district_id else None
         with st.form("invite_form", clear_on_submit=False):

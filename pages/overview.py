@@ -6,11 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lmsdata.health import STATUS_BY_NAME, urgency
+from lmsdata.health import STATUS_BY_NAME, healthy_share, urgency
 from lmsdata.ui import links, loaders, lti, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import page_path, show
-from lmsdata.wording import lms_name
+from lmsdata.wording import lms_name, plural
 
 SORTS = {
     "Most urgent first": (["_urgency", "failed_pushes", "name"], [True, False, True]),
@@ -38,11 +38,15 @@ def render(ctx: Context) -> None:
 def headline(ctx: Context, frame: pd.DataFrame) -> None:
     counts = loaders.headline(ctx.db_path, ctx.data_version, ctx.now.replace(second=0, microsecond=0))
     connected = int((frame["lms_state"] == "success").sum())
-    healthy = int((frame["health"] == "healthy").sum())
+    healthy, with_lms_connect = healthy_share(frame[["lms_state", "health"]].fillna("").to_dict("records"))
     cols = st.columns(6)
-    cols[0].metric("Districts connected", f"{connected} of {len(frame)}", help="lms_state is success")
-    cols[1].metric("Healthy", f"{100 * healthy / len(frame):.0f}%", help=f"{healthy} districts need nothing")
-    cols[2].metric("Unmatched students", f"{counts['unmatched_students']:,}")
+    cols[0].metric("Districts connected", f"{connected} of {len(frame)}",
+                   help=f"{plural(connected, 'district')} with LMS Connect fully set up")
+    cols[1].metric("Healthy", f"{healthy} of {with_lms_connect}",
+                   help=f"Healthy: {healthy} of {plural(with_lms_connect, 'connected district')} need nothing "
+                   "(districts never connected are not counted)")
+    cols[2].metric("Unmatched students", f"{counts['unmatched_students']:,}",
+                   help="In districts past LMS Connect setup (those still setting up are still matching)")
     cols[3].metric("Failed pushes, last day", f"{counts['failed_last_day']:,}")
     cols[4].metric("Failed pushes, last week", f"{counts['failed_last_week']:,}",
                    help=f"{counts['failed_total']:,} failed pushes in all")
@@ -140,13 +144,16 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
         selection_mode="single-row",
         key="overview_table",
         column_config={
-            "Status": widgets.pill_column("Status", widgets.STATUS_COLOURS),
+            # widths that put Status, District, Owner and Next step inside the 818 px a 1280 px window leaves
+            "Status": widgets.pill_column("Status", widgets.STATUS_COLOURS, width=120),
+            "District": st.column_config.TextColumn(width=200),
+            "Owner": st.column_config.TextColumn(width=105),
             "Students %": st.column_config.ProgressColumn(**percent),
             "Teachers %": st.column_config.ProgressColumn(**percent),
             "Sections %": st.column_config.ProgressColumn(**percent),
             "LTI launch": lti.column(),
             "Open": st.column_config.LinkColumn(display_text="open"),
-            "Next step": st.column_config.TextColumn(width="large", help="The most urgent problem's next step: "
+            "Next step": st.column_config.TextColumn(width=330, help="The most urgent problem's next step: "
                                                      "click a cell for the whole text, the district for all"),
             "Problems": st.column_config.TextColumn(width="medium", help="Every live problem, most urgent first"),
         },

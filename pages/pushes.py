@@ -64,7 +64,8 @@ def clusters(ctx: Context) -> None:
     found = loaders.failure_clusters(ctx.db_path, ctx.data_version)
     st.subheader("The same error across districts")
     st.caption("An error in many districts at once points at Clever or an LMS (an outage, an API change); "
-               "an error in one district points at that district's setup. HTTP 0: no answer (timeout).")
+               "an error in one district points at that district's setup. HTTP 0: Clever did not answer (a timeout "
+               "or a dropped connection).")
     view = found.assign(
         scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
@@ -116,7 +117,9 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "Section": rows["section"],
             "Student": privacy.mask_students(rows, everything=unmasked)["student"],
             "Operation": rows["kind"],
-            "HTTP": rows["last_status"],
+            # a push that waits on another one never reached Clever: no HTTP status to show
+            "HTTP": rows["last_status"].where(rows["waits_on_push"].isna()).astype("Int64"),
+            "Waits on": rows["waits_on_push"].map(lambda p: "" if pd.isna(p) else f"pushes?push={int(p)}"),
             "Clever said": rows["last_message"],
             "Attempts": rows["attempts"],
             "Last attempt": rows["updated_at"],
@@ -126,7 +129,9 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
                "retry them or to see their attempts")
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row",
                          key=widgets.selection_key(TABLE_KEY),
-                         column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS)})
+                         column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS),
+                                        "Waits on": st.column_config.LinkColumn(
+                                            display_text=r"\?push=(\d+)", help="The push this one waits on")})
     picked = [i for i in widgets.selected_rows(event) if i < len(rows)]
     chosen = [int(rows.iloc[i]["id"]) for i in picked]
     if ctx.can(Permission.RETRY):

@@ -17,3 +17,15 @@ def rows(path: Path, table: str) -> list[tuple]:
         return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     finally:
         conn.close()
+
+
+def built_demo(path: Path) -> Path:
+    """The demo cache at `path`, built through its own sandbox (stopped again afterwards); `path`."""
+    from lmsdata import demo
+
+    env = demo.start(path)
+    try:
+        demo.build(env)
+    finally:
+        env.close()
+    return path

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import bump_data_version, connect
+from lmsdata.ui.safe import WORD_JOINER
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 from tests.ui_fixtures import at as at_time
 
@@ -89,7 +90,8 @@ def texts(at: AppTest) -> str:
     """Everything a reader sees as text (markdown, captions, alerts, titles), one string to search."""
     parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "success",
                                   "error") for e in getattr(at, kind)]
-    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", "\n".join(str(p) for p in parts))  # escaped marks read as themselves
+    shown = "\n".join(str(p) for p in parts).replace(WORD_JOINER, "")  # the joiners that stop auto-links are invisible
+    return re.sub(r"\\([!-/:-@[-`{-~])", r"\1", shown)  # escaped marks read as themselves
 
 
 def select_rows(at: AppTest, base: str, rows: list[int]) -> AppTest:
@@ -111,6 +113,10 @@ def test_overview_headline_figures_chart_and_every_district(cache: Path) -> None
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Districts connected"] == "2 of 6"
+    # of the 4 districts with LMS Connect (2 never connected are not counted), none is healthy (Maple Grove
+    # has a failed push); the old headline said "0%" of all 6
+    assert metrics["Healthy"] == "0 of 4"
+    assert "0 of 4 connected districts" in next(m.help for m in at.metric if m.label == "Healthy")
     assert metrics["Unmatched students"] == "2"
     assert metrics["Failed pushes, last week"] == "3"
     assert metrics["Open invitations"] == "1"
@@ -317,11 +323,11 @@ def test_invitations_list_inbound_and_refused_sends_in_plain_words(
     assert list(rows["state"]) == ["sent"] and list(rows["email"]) == ["it@d-new.example.org"]
     inbound = table(at, 1)
     assert list(inbound["name"]) == ["Pine Ridge Academy"]
+    # only districts `can_invite` allows are offered (connected and setting-up ones never are)
+    assert set(at.selectbox(key="invite_district").options) == {"Quiet Hollow Schools · d-quiet — not connected",
+                                                                "Cedar Falls District · d-new — not connected, "
+                                                                "invitation open"}
     # refusals come back as sentences, and the page stays usable
-    at.selectbox(key="invite_district").set_value("d-error").run()
-    next(b for b in at.button if b.label == "Send invitation").click().run()
-    assert_no_error(at)
-    assert "already set up for LMS Connect" in texts(at)
     at.selectbox(key="invite_district").set_value("d-quiet").run()
     assert at.text_input(key="invite_to_d-quiet").value == "it@d-quiet.example.org"
     at.text_input(key="invite_to_d-quiet").input("not-an-address")
@@ -420,3 +426,11 @@ def test_a_push_deep_link_opens_that_push(cache: Path) -> None:
     assert "**Push 1** · " in "\n".join(m.value for m in at.markdown)
     at = open_page("pushes", push="not-a-push")
     assert "**Push " not in "\n".join(m.value for m in at.markdown)
+
+
+def test_a_district_without_an_lms_does_not_say_its_sections_are_synced(cache: Path) -> None:
+    at = open_page("district", district="d-new")
+    assert "Every section is synced in the LMS." not in texts(at)
+    assert "No LMS is connected yet, so no section is synced" in texts(at)
+    synced = open_page("district", district="d-healthy")
+    assert "Every section is synced in the LMS." in texts(synced)

@@ -7,6 +7,7 @@ library over real HTTP. The sandbox lives for this module (one per server, as in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,3 +235,14 @@ def test_after_a_restart_the_recreated_sandbox_still_accepts_the_retries(tmp_pat
     finally:
         restarted.close()
     assert {item.outcome for item in report.items} == {"sent"}, report.items
+
+
+def test_a_push_waiting_on_another_links_to_it_and_shows_no_http_status(demo: Path) -> None:
+    at = open_page("pushes")
+    assert_no_error(at)
+    pushes = table(at, 2)
+    waiting = pushes[pushes["Waits on"] != ""]
+    assert not waiting.empty  # the demo's grades whose assignment create failed
+    assert waiting["HTTP"].isna().all()  # they never reached Clever
+    assert all(re.fullmatch(r"pushes\?push=\d+", link) for link in waiting["Waits on"])
+    assert pushes[pushes["Waits on"] == ""]["HTTP"].notna().any()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,29 @@ def test_a_grade_whose_create_is_ready_still_checks_its_own_student() -> None:
     assert "which is ready: retry both" in ready_create.reason
     unmatched = check(GRADE, Facts(assignment=None, creates={"s": CREATE}, matched=False))
     assert unmatched.category is Category.STUDENT_NOT_MATCHED  # push 78 of the demo
+
+
+def test_the_bulk_district_snapshot_gives_every_failed_demo_push_the_per_push_verdict(
+    tmp_path: Path,
+) -> None:
+    """`DistrictSnapshot` (the Failed pushes page's bulk reads) and `CacheFacts` (one read per push) agree,
+    also where the cache lacks a section's student list or a section's sync flag."""
+    from lmsdata.db import connect
+    from lmsdata.pushes.readiness import CacheFacts, DistrictSnapshot
+    from tests.cache_fixtures import built_demo
+
+    db_path = built_demo(tmp_path / "demo.db")
+    with connect(db_path) as db:
+        with db.conn:
+            sections = [r[0] for r in db.execute("SELECT DISTINCT section_id FROM pushes WHERE state = 'failed'")]
+            db.execute("DELETE FROM section_users WHERE section_id = ?", [sections[0]])
+            db.execute("UPDATE sections SET synced_in_lms = NULL WHERE id = ?", [sections[-1]])
+        pushes = list(db.query("SELECT * FROM pushes WHERE state IN ('failed', 'unknown') ORDER BY id"))
+        snapshots: dict[str, DistrictSnapshot] = {}
+        verdicts = set()
+        for push in pushes:
+            snapshot = snapshots.setdefault(push["district_id"], DistrictSnapshot(db, push["district_id"]))
+            bulk = check(push, snapshot)
+            assert bulk == check(push, CacheFacts(db, push["district_id"])), push["id"]
+            verdicts.add((bulk.ready, bulk.category))
+    assert len(pushes) > 20 and len(verdicts) >= 3  # ready, blocked and waiting pushes all compared

@@ -215,3 +215,15 @@ def test_wrong_credentials_fail_the_run_with_a_clear_message(db_path: Path) -> N
         outcome, error = db.execute("SELECT outcome, error FROM sync_runs").fetchone()
         assert outcome == "failed" and "client id and secret" in error and "not-the-secret" not in error
         assert db.execute("SELECT outcome FROM audit_log").fetchone()[0] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("progress", "said"),
+    [
+        (SyncProgress(None, "finished", 12, 12, 900), "12 of 12 districts · finished"),
+        (SyncProgress("d-1", "pulling", 3, 12, 10), "3 of 12 districts · pulling d-1"),
+        (SyncProgress(None, "listing", 0, 1, 0), "0 of 1 district · listing"),
+    ],
+)
+def test_the_progress_text_names_no_missing_district(progress: SyncProgress, said: str) -> None:
+    assert progress.describe() == said

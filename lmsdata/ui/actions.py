@@ -38,8 +38,7 @@ def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:
 
     def work(report: Report) -> Any:
         def progress(p: Any) -> None:
-            total = max(int(p.districts_total or 0), 1)
-            report(p.districts_done / total, f"{p.districts_done} of {total} districts · {p.district_id}: {p.phase}")
+            report(p.districts_done / max(int(p.districts_total or 0), 1), p.describe())
 
         with services.clever_client(ctx) as client:
             return sync(client, ctx.db_path, full=False, district_ids=district_ids, on_progress=progress,

@@ -59,9 +59,9 @@ def pills(values: pd.Series) -> pd.Series:
     return values.map(lambda value: [value])
 
 
-def pill_column(label: str, colours: dict[str, str]) -> Any:
+def pill_column(label: str, colours: dict[str, str], width: int | None = None) -> Any:
     """A read-only column that shows each value as a label in its colour (cheaper than a Styler)."""
-    return st.column_config.MultiselectColumn(label, options=list(colours), color=list(colours.values()))
+    return st.column_config.MultiselectColumn(label, options=list(colours), color=list(colours.values()), width=width)
 
 
 STATUS_COLOURS = {s.label: s.colour for s in STATUSES}
