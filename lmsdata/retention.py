@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlite_utils
 
 from lmsdata.db import connect
+from lmsdata.pushes.log import iso
 
 RETAIN_ENV = "LMSDATA_RETAIN_ATTEMPT_BODIES_DAYS"
 DEFAULT_RETAIN_DAYS = 180
@@ -59,7 +60,7 @@ def trim_attempt_bodies(
 ) -> RetentionResult:
     """Clear old sent pushes' attempt messages in small transactions, then give the space back."""
     cutoff_at = (now or datetime.now(UTC)) - timedelta(days=days)
-    cutoff = cutoff_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    cutoff = iso(cutoff_at)
     with connect(db_path) as db:
         count, size = db.execute(
             f"SELECT COUNT(*), COALESCE(SUM(LENGTH(message)), 0) {_TRIMMABLE}", [cutoff]

@@ -6,12 +6,12 @@ LMS_NAMES = {"canvas": "Canvas", "schoology": "Schoology", "google_classroom": "
 
 
 def plural(count: int | None, noun: str) -> str:
-    """'1 district', '2 districts', '3 grade pushes'."""
+    """'1 district', '2 districts', '1,200 grade pushes'."""
     n = int(count or 0)
     if n == 1:
         return f"1 {noun}"
     ending = "es" if noun.endswith(("s", "sh", "ch", "x")) else "s"
-    return f"{n} {noun}{ending}"
+    return f"{n:,} {noun}{ending}"
 
 
 def possessive(name: str) -> str:

@@ -13,6 +13,7 @@ from lmsdata.pushes.taxonomy import Category
 from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import plural
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000
@@ -172,10 +173,10 @@ def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: pd.DataFrame, *, u
         more = f"; and {n - NAMED_IN_QUESTION:,} more" if n > NAMED_IN_QUESTION else ""
         confirm.question(
             RETRY_FLAG,
-            f"Retry {n:,} push{'es' if n != 1 else ''} ({safe.text(listed)}{more})? Each is checked against Clever "
+            f"Retry {plural(n, 'push')} ({safe.text(listed)}{more})? Each is checked against Clever "
             "first: a push that is still blocked is skipped with its reason, and only the newest grade per student "
             "and assignment is sent.",
-            f"Retry {n:,} push{'es' if n != 1 else ''}",
+            f"Retry {plural(n, 'push')}",
             lambda p: actions.retry(ctx, p["push_ids"]),
             keep_label="Don't retry",
             after=lambda: widgets.clear_selection(TABLE_KEY),

@@ -484,7 +484,8 @@ def test_failed_pushes_by_category_take_the_category_owner_and_step() -> None:
 
 @pytest.mark.parametrize(("count", "noun", "text"), [(1, "district", "1 district"), (2, "district", "2 districts"),
                                                      (0, "record", "0 records"), (1, "grade push", "1 grade push"),
-                                                     (3, "grade push", "3 grade pushes")])  # fmt: skip
+                                                     (3, "grade push", "3 grade pushes"),
+                                                     (1200, "push", "1,200 pushes")])  # fmt: skip
 def test_plural(count: int, noun: str, text: str) -> None:
     assert plural(count, noun) == text
 
