@@ -112,8 +112,8 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "Push": rows["id"],
             "Ready": widgets.pills(rows["ready"].map(widgets.READY).fillna("unknown")),
             "Category": rows["category"].map(lambda c: category(c).label if c and category(c) else c or ""),
-            "Owner": rows["category"].map(lambda c: widgets.owner_label(category(c).owner) if c and category(c)
-                                          else ""),
+            # the readiness check's owner: a grade waiting on a blocked create belongs to whoever unblocks it
+            "Owner": rows["ready_owner"].map(lambda o: widgets.owner_label(o) if isinstance(o, str) else ""),
             "District": rows["district"],
             "Section": rows["section"],
             "Student": privacy.mask_students(rows, everything=unmasked)["student"],

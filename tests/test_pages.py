@@ -263,6 +263,10 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     assert set(pushes["Push"]) == {1, 2, 4}
     ready = {push: list(label) for push, label in zip(pushes["Push"], pushes["Ready"], strict=True)}
     assert (ready[1], ready[2], ready[4]) == (["blocked"], ["ready"], ["blocked"])
+    # each push's owner is the readiness check's: a ready push is ours to retry; push 4's transient failure
+    # no longer matters, its unsynced section (Clever support's step) does
+    owners = dict(zip(pushes["Push"], pushes["Owner"], strict=True))
+    assert (owners[2], owners[4]) == ("Us (partner)", "Clever support")
     assert "Grace Hopper" not in set(pushes["Student"])
     at.toggle(key="pushes_ready_only").set_value(True).run()
     assert set(table(at, 2)["Push"]) == {2}
