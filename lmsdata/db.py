@@ -8,6 +8,7 @@ Every table is documented in docs/cache-schema.md; keep the two in step.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -525,9 +526,11 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         db = sqlite_utils.Database(path)
         db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA foreign_keys = ON")
-        if db.journal_mode != "wal":
-            db.enable_wal()
-        migrate(db)
+        setting_up = db.journal_mode != "wal" or bool(migrations.pending(db))
+        with _setup_lock(path) if setting_up else contextlib.nullcontext():
+            if db.journal_mode != "wal":  # re-read under the lock: another process may have done it
+                db.enable_wal()
+            migrate(db)
     except sqlite3.DatabaseError as exc:
         raise CacheError(
             f"The cache at {path} cannot be read ({exc}). Move it aside and run `lmsdata sync --full` to rebuild it."
@@ -535,6 +538,19 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     except OSError as exc:
         raise CacheError(f"The cache at {path} cannot be opened: {exc.strerror or exc}.") from exc
     return db
+
+
+@contextlib.contextmanager
+def _setup_lock(path: Path) -> Iterator[None]:
+    """Processes opening a brand-new cache at the same moment take turns to switch it to WAL and
+    migrate it: SQLite can answer "database is locked" to a journal-mode change while another
+    connection is setting the file up. The OS drops the lock if the process dies."""
+    with open(str(path) + ".setup-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def unknown_migrations(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:

@@ -1,7 +1,9 @@
 """The cache file: WAL, migrations once, append-only audit, damaged files reported plainly."""
 
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,27 @@ def test_damaged_cache_gives_a_plain_error(tmp_path: Path) -> None:
     damaged.write_bytes(b"this is not a database" * 100)
     with pytest.raises(CacheError, match=r"cannot be read.*lmsdata sync --full"):
         open_db(damaged)
+
+
+def _open_when_released(path: str, start: Any) -> str:
+    start.wait()
+    try:
+        open_db(path).close()
+    except Exception as exc:  # the message is the assertion's evidence
+        return repr(exc)
+    return "ok"
+
+
+def test_processes_opening_a_brand_new_cache_at_once_all_get_it_migrated(tmp_path: Path) -> None:
+    """Worker, dashboard and CLI started together on a fresh machine: none may fail on setup."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        for attempt in range(4):
+            path = str(tmp_path / f"fresh-{attempt}.db")
+            start = manager.Barrier(6)
+            with context.Pool(6) as pool:
+                outcomes = pool.starmap(_open_when_released, [(path, start)] * 6)
+            assert outcomes == ["ok"] * 6
+            with connect(path) as db:
+                assert not migrations.pending(db)
+                assert db.journal_mode == "wal"

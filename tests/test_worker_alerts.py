@@ -3,11 +3,8 @@ to a real webhook receiver on loopback, even when it answers 500 first."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,43 +13,16 @@ from lmsdata.db import connect
 from lmsdata.worker.alerts import reconcile
 from lmsdata.worker.config import Channel
 from lmsdata.worker.notify import deliver
+from tests.webhook_receiver import Receiver, webhook_receiver
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RULES = ["lms_state_regression"]
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.accepted: list[dict] = []
-        self.fail_next = 0
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if state.fail_next:
-                state.fail_next -= 1
-                self.send_response(500)
-            else:
-                state.accepted.append(json.loads(body))
-                self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"json://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_receiver() as state:
+        yield state, state.url
 
 
 def test_an_alert_reaches_a_receiver_that_fails_first_exactly_once_per_event(

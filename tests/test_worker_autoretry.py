@@ -12,7 +12,7 @@ import pytest
 from lmsdata import audit
 from lmsdata.db import connect
 from lmsdata.pushes import SendPolicy
-from lmsdata.pushes.retry import RetryOptions
+from lmsdata.pushes.retry import RetryOptions, retry_pushes
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.worker.autoretry import run_auto_retries
 from tests.push_fixtures import Lab, running_lab
@@ -93,3 +93,35 @@ def test_advance(db_path: Path, outcome: str, category: str | None, attempts_bef
     assert row["attempts"] == attempts_before + 1
     assert ("why" in row["note"]) == (expected != "sent")  # the note carries what the retry said
     assert (row["next_at"] is not None) == (expected == "waiting")
+
+
+def test_a_write_that_may_still_land_keeps_its_step_and_is_looked_at_after_it_settles(db_path: Path) -> None:
+    from lmsdata.pushes.retry import RetryItem
+    from lmsdata.worker.autoretry import advance
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with connect(db_path) as db:
+        db.execute("INSERT INTO auto_retries (push_id, attempts, state, updated_at) VALUES (1, 1, 'waiting', 'x')")
+        item = RetryItem(1, "skipped", "may still be in progress", recheck_at="2026-12-01T12:01:00.000Z")
+        assert advance(db, item, BACKOFF, now) == "waiting"
+        row = next(db.query("SELECT * FROM auto_retries"))
+    assert row["attempts"] == 1  # a killed run's write is not a failed attempt
+    assert row["next_at"] == "2026-12-01T12:01:00.000Z" and "in progress" in row["note"]
+
+
+def test_a_push_sent_after_its_last_automatic_attempt_closes_its_schedule(lab: Lab) -> None:
+    """A worker killed between sending and recording it, or a person's retry in between: the row is
+    closed the next time the worker looks, instead of waiting forever on a push that is not failed."""
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with lab.client() as client:
+        canvas, section, pusher = lab.canvas_quiz(client)
+        student = lab.students(section)[0]
+        lab.sandbox.inject(f"/submissions/{student}", status=503, count=3, method="PATCH")
+        failed = pusher.push_grade(canvas, section["id"], "quiz-1", student, {"grade_points": 9})
+        assert "1 new transient failure(s) followed" in run_auto_retries(client, lab.db_path, BACKOFF, t0)
+        retry_pushes(client, lab.db_path, [failed.push_id], actor="someone")  # by hand, before the step is due
+        writes = len(lab.writes("submission.update"))
+        assert run_auto_retries(client, lab.db_path, BACKOFF, t0 + timedelta(hours=1)).endswith("none due")
+    row = _row(lab, failed.push_id)
+    assert row["state"] == "sent" and "no longer failed" in row["note"]
+    assert len(lab.writes("submission.update")) == writes

@@ -22,7 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class RetryItem:
     district_id: str | None = None
     category: str | None = None         # what blocks it now (slug), for failed/skipped/unknown
     status: int | None = None
+    recheck_at: str | None = None       # skipped while an interrupted run's write may still land: look then
 
 
 @dataclass(frozen=True)
@@ -372,8 +373,9 @@ class _DistrictWorker:
         if dangling is not None and self._may_be_in_progress(dangling):
             settle = self.run.settle_s
             when = log.iso(log.parse_time(dangling["started_at"]) + timedelta(seconds=settle))
-            return self._skip(push, None, f"an interrupted run's request (started {dangling['started_at']}) may still "
-                                          f"be in progress at Clever; it is checked again after {when}")
+            skipped = self._skip(push, None, f"an interrupted run's request (started {dangling['started_at']}) may "
+                                             f"still be in progress at Clever; it is checked again after {when}")
+            return replace(skipped, recheck_at=when)
         if dangling is not None and self._took_effect(push):
             self._settle(push, "sent", "confirmed in Clever: an interrupted run had sent it", None, dangling)
             return RetryItem(push_id, "sent", "an interrupted run had already sent it (checked in Clever)", did)

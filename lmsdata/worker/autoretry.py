@@ -43,9 +43,27 @@ def due(db: sqlite_utils.Database, now: datetime) -> list[int]:
     ).fetchall()]
 
 
+def settle_finished(db: sqlite_utils.Database, now: datetime) -> int:
+    """Close the schedule of pushes no longer failed (a worker killed after a send but before `advance`,
+    or a person's retry in between); returns how many. Without it they would wait forever."""
+    return db.execute(
+        "UPDATE auto_retries SET state = CASE p.state WHEN 'sent' THEN 'sent' ELSE 'handed_off' END, "
+        "next_at = NULL, note = 'no longer failed (now ' || p.state || '); nothing left to retry', updated_at = ? "
+        "FROM pushes p WHERE p.id = auto_retries.push_id AND auto_retries.state = 'waiting' AND p.state != 'failed'",
+        [iso(now)],
+    ).rowcount
+
+
 def advance(db: sqlite_utils.Database, item: RetryItem, backoff_s: Sequence[float], now: datetime) -> str:
-    """Record one automatic attempt's outcome; returns the row's new state."""
+    """Record one automatic attempt's outcome; returns the row's new state.
+
+    A push skipped only because an interrupted run's write may still land at Clever keeps its step: the
+    wait is the settle time, not a failed attempt, so a killed worker does not use up the schedule."""
     row = db.execute("SELECT attempts FROM auto_retries WHERE push_id = ?", [item.push_id]).fetchone()
+    if item.recheck_at is not None:
+        db.execute("UPDATE auto_retries SET next_at = ?, note = ?, updated_at = ? WHERE push_id = ?",
+                   [item.recheck_at, item.reason[:500], iso(now), item.push_id])
+        return "waiting"
     attempts = int(row[0]) + 1 if row else 1
     if item.outcome == "sent":
         state, next_at, note = "sent", None, f"sent by automatic attempt {attempts}"
@@ -74,6 +92,7 @@ def run_auto_retries(client: CleverClient, db_path: str | Path, backoff_s: Seque
                      options: RetryOptions | None = None) -> str:
     """One pass: follow new transient failures, send the due ones, advance each; returns a summary."""
     with connect(db_path) as db, write_transaction(db):
+        settle_finished(db, now)
         added = register(db, backoff_s, now)
         ids = due(db, now)
     if not ids:
