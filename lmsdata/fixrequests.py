@@ -26,6 +26,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlite_utils
 
 from lmsdata import audit, inputs, queries
@@ -38,7 +39,7 @@ from lmsdata.invitations import _one_line as one_line  # the invitation mail's p
 from lmsdata.invitations import _wrap as wrap
 from lmsdata.mail import Mailer, MailError
 from lmsdata.pushes.log import iso
-from lmsdata.wording import lms_name, plural, possessive
+from lmsdata.wording import lms_name, plural
 
 STATES = ("sending", "open", "failed", "closed")
 KINDS = ("student", "teacher", "section")
@@ -147,7 +148,7 @@ def live_items(db: sqlite_utils.Database, district_id: str) -> list[dict[str, An
     domains = usual_domains(db, district_id)
     items = []
     users = queries.unmatched_users(db, district_ids=[district_id], limit=None)
-    for user in users.to_dict("records"):
+    for user in _records(users):
         name = one_line(f"{user['first_name'] or ''} {user['last_name'] or ''}")
         reason = likely_reason(email=user["email"], sis_id=user["sis_id"], usual_domain=domains.get(user["role"]),
                                roster_name=name)
@@ -155,12 +156,17 @@ def live_items(db: sqlite_utils.Database, district_id: str) -> list[dict[str, An
                       "sis_id": user["sis_id"], "school": user["school"], "teacher": None,
                       "reason_code": reason.code, "reason": reason.text})
     sections = queries.unsynced_sections(db, district_ids=[district_id], limit=None)
-    for section in sections.to_dict("records"):
+    for section in _records(sections):
         items.append({"kind": "section", "object_id": section["id"], "name": one_line(section["name"]),
                       "email": section["teacher_email"], "sis_id": section["sis_id"], "school": section["school"],
                       "teacher": one_line(section["teacher"]), "reason_code": SECTION_NOT_SYNCED.code,
                       "reason": SECTION_NOT_SYNCED.text})
     return items
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A query's rows with SQL NULL as None (pandas reads a NULL text cell as NaN)."""
+    return list(frame.astype(object).where(frame.notna(), None).to_dict("records"))
 
 
 def preview(db_path: str | Path, district_id: str) -> dict[str, Any]:
@@ -228,8 +234,8 @@ def compose(
                         *(wrap(p) for p in closing)])
     msg = EmailMessage()
     noun = plural(len(items), "item")
-    msg["Subject"] = (f"Reminder: {noun} still to fix for {possessive(name)} LMS Connect" if reminder
-                      else f"{noun} to fix for {possessive(name)} LMS Connect")
+    msg["Subject"] = (f"Reminder: {noun} still to fix for LMS Connect in {name}" if reminder
+                      else f"{noun} to fix for LMS Connect in {name}")
     msg["From"] = mail_from
     msg["To"] = formataddr((contact, email))
     msg["Reply-To"] = mail_from
@@ -279,10 +285,6 @@ def create(
             district = queries.district(db, district_id)
             if district is None:
                 raise FixRequestError(f"No district with id {district_id!r} in the cache; check the id or run a sync.")
-            address = _address(email or district.get("contact_email"), district)
-            params["email"] = address
-            text = DEFAULT_MESSAGE if message is None else _message(message)
-            _mail_from(mail_from)
             for other in db.query("SELECT id, state FROM fix_requests WHERE district_id = ? AND state IN "
                                   "('sending', 'open')", [district_id]):
                 raise FixRequestError(f"{district['name']} already has an open fix request (#{other['id']}, "
@@ -291,6 +293,10 @@ def create(
             if not items:
                 raise FixRequestError(f"{district['name']} has nothing to fix: every student, teacher and section "
                                       "is matched.")
+            address = _address(email or district.get("contact_email"), district)
+            params["email"] = address
+            text = DEFAULT_MESSAGE if message is None else _message(message)
+            _mail_from(mail_from)
             request_id = db.execute(
                 "INSERT INTO fix_requests (district_id, email, message, state, actor, created_at) "
                 "VALUES (?, ?, ?, 'sending', ?, ?)", [district_id, address, text, who, iso(now or _now())],
