@@ -537,7 +537,8 @@ def m009_fix_requests(db: sqlite_utils.Database) -> None:
             email TEXT,
             sis_id TEXT,
             school TEXT,
-            reason_code TEXT NOT NULL,      -- lmsdata.fixrequests.REASONS
+            teacher TEXT,                   -- a section's teacher
+            reason_code TEXT NOT NULL,      -- lmsdata.fixrequests.Reason.code
             reason TEXT NOT NULL,           -- the sentence the district read
             resolved_at TEXT,               -- when a sync showed it fixed
             resolution TEXT                 -- fixed | gone (no longer in Clever's roster)

@@ -18,7 +18,7 @@ import contextlib
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -45,6 +45,7 @@ STATES = ("sending", "open", "failed", "closed")
 KINDS = ("student", "teacher", "section")
 MAX_MESSAGE_CHARS = 4000
 BODY_ITEMS = 50  # items listed in the mail's text; the CSV always has every one
+ITEM_FIELDS = ("kind", "object_id", "name", "email", "sis_id", "school", "teacher", "reason_code", "reason")
 CSV_COLUMNS = ("kind", "clever_id", "name", "email", "sis_id", "school", "teacher", "likely_reason")
 DEFAULT_MESSAGE = (
     "Clever LMS Connect could not match the students, teachers and sections below to accounts and "
@@ -94,7 +95,7 @@ def likely_reason(
     if not address:
         return Reason("no_email", "No e-mail address in Clever: add it in your SIS so Clever can match the "
                                   "LMS account by e-mail.")
-    domain = address.rsplit("@", 1)[1].lower() if "@" in address else ""
+    domain = one_line(address.rsplit("@", 1)[1].lower()) if "@" in address else ""
     usual = (usual_domain or "").strip().lower()
     if usual and domain != usual:
         return Reason("other_domain", f"The e-mail's domain ({domain or 'none'}) is not the district's usual "
@@ -215,11 +216,12 @@ def compose(
     if reminder:
         done = (total or len(items)) - len(items)
         paragraphs.append(f"A reminder of our fix request #{request_id} for {name}: {progress(done, total or 0)} "
-                          f"so far, thank you. These are still open:")
+                          f"so far, thank you. What is still open is listed below and in the attached CSV.")
     if message and message.strip():
         paragraphs.append(message.strip())
     lms = lms_name(district.get("lms_type"))
-    paragraphs.append(f"What Clever reports today about {name} and your LMS{f' ({lms})' if lms else ''}:")
+    if not reminder:
+        paragraphs.append(f"What Clever reports today about {name} and your LMS{f' ({lms})' if lms else ''}:")
     listing = [_item_line(n, item) for n, item in enumerate(items[:BODY_ITEMS], 1)]
     if len(items) > BODY_ITEMS:
         listing.append(f"... and {plural(len(items) - BODY_ITEMS, 'more item')} in the attached CSV.")
@@ -252,7 +254,7 @@ def _item_line(n: int, item: Mapping[str, Any]) -> str:
              item.get("sis_id") and f"SIS id {item['sis_id']}") if item["kind"] == "section" else (
              item.get("name"), item.get("email"), item.get("sis_id") and f"SIS id {item['sis_id']}")
     who = " · ".join(one_line(str(v)) for v in parts if v)
-    return wrap(f"{item['kind']} {who or item['object_id']}: {item['reason']}", f"{n}. ")
+    return wrap(f"{item['kind']} {who or item['object_id']}: {one_line(item['reason'])}", f"{n}. ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,9 +304,7 @@ def create(
                 "VALUES (?, ?, ?, 'sending', ?, ?)", [district_id, address, text, who, iso(now or _now())],
             ).lastrowid
             db["fix_request_items"].insert_all(
-                [{"request_id": request_id, **{k: item[k] for k in ("kind", "object_id", "name", "email", "sis_id",
-                                                                    "school", "reason_code", "reason")}}
-                 for item in items])
+                [{"request_id": request_id, **{k: item[k] for k in ITEM_FIELDS}} for item in items])
         # Committed as "sending" before the mail goes out: nobody starts a second request meanwhile.
         params.update(request_id=request_id, items=len(items), via=mailer.display)
         error = _send(lambda: compose(district, items, request_id=request_id, email=address, message=text,
@@ -497,7 +497,7 @@ def _mail_from(mail_from: str) -> None:
         raise FixRequestError(f"{exc}; fix MAIL_FROM and send again.") from None
 
 
-def _send(build: Any, mailer: Mailer) -> str | None:
+def _send(build: Callable[[], EmailMessage], mailer: Mailer) -> str | None:
     """Compose and send; the error in words (redacted by MailError), or None when the server took it."""
     try:  # composing is inside: a header the mail library refuses is a failed send, not a crash
         mailer.send(build())

@@ -62,7 +62,9 @@ def test_create_list_show_remind_close(db_path: Path, smtp: MailSink) -> None:
     reminded = run(["fix-request", "remind", "1", "--actor", "pat@acme"], db_path, smtp.url)
     assert reminded.exit_code == 0, reminded.output
     assert reminded.output == "Reminder sent to it@springfield.k12.us: 4 items still open (2 of 6 fixed).\n"
-    assert {row["clever_id"] for row in attachment(smtp.messages[-1])} == {"u-cmd", "u-sis", "t-1", "sec-1"}
+    still = {row["clever_id"]: row for row in attachment(smtp.messages[-1])}
+    assert set(still) == {"u-cmd", "u-sis", "t-1", "sec-1"}
+    assert (still["sec-1"]["teacher"], still["u-cmd"]["name"][0]) == ("Edna Krabappel", "'")  # as in the first mail
 
     closed = json.loads(run(["fix-request", "close", "1", "--actor", "pat@acme", "--format", "json"], db_path).output)
     assert (closed["state"], closed["close_reason"], closed["closed_by"]) == ("closed", "closed by hand", "pat@acme")
