@@ -39,6 +39,7 @@ from lmsdata.invitations import _one_line as one_line  # the invitation mail's p
 from lmsdata.invitations import _wrap as wrap
 from lmsdata.mail import Mailer, MailError
 from lmsdata.pushes.log import iso
+from lmsdata.pushes.taxonomy import Category
 from lmsdata.wording import lms_name, plural
 
 STATES = ("sending", "open", "failed", "closed")
@@ -66,7 +67,7 @@ class FixRequestError(ValueError):
 
 @dataclass(frozen=True)
 class Reason:
-    code: str  # no_email | other_domain | no_sis_id | name_differs | not_found | section_not_synced
+    code: str  # no_email | other_domain | no_sis_id | name_differs | not_found | section_not_synced | not_launched
     text: str  # the sentence the district reads
 
 
@@ -75,6 +76,14 @@ SECTION_NOT_SYNCED = Reason(
     "Clever could not link this section to an LMS course: check that the course exists in the LMS with "
     "this section's SIS id and that its teacher is matched.",
 )
+
+
+NOT_LAUNCHED = Reason(
+    "not_launched",
+    "Has not opened our app from Schoology yet, and Schoology accepts a grade only after that: ask the "
+    "teacher to have the student open the app once from the Schoology course.",
+)
+LAUNCH_CATEGORY = Category.SCHOOLOGY_NOT_LAUNCHED.slug
 
 
 def likely_reason(
@@ -113,11 +122,14 @@ def _name_key(name: str | None) -> str:
     return " ".join((name or "").lower().split())
 
 
-def item_status(present: bool, synced_in_lms: int | None) -> str:
-    """The one verdict on a tracked item: "fixed" once Clever reports it synced in the LMS, "gone" when it
-    left Clever's roster (nothing left to fix), else "open"."""
+def item_status(reason_code: str, present: bool, synced_in_lms: int | None, launch_failures: int | None) -> str:
+    """The one verdict on a tracked item: "gone" when it left Clever's roster (nothing left to fix);
+    "fixed" once Clever reports it synced in the LMS or, for a student who had not opened the app in
+    Schoology, once none of their pushes is still failed for that reason; else "open"."""
     if not present:
         return "gone"
+    if reason_code == NOT_LAUNCHED.code:
+        return "fixed" if not launch_failures else "open"
     return "fixed" if synced_in_lms == 1 else "open"
 
 
@@ -156,6 +168,15 @@ def live_items(db: sqlite_utils.Database, district_id: str) -> list[dict[str, An
         items.append({"kind": user["role"], "object_id": user["id"], "name": name, "email": user["email"],
                       "sis_id": user["sis_id"], "school": user["school"], "teacher": None,
                       "reason_code": reason.code, "reason": reason.text})
+    launches = db.execute(
+        "SELECT u.id, u.first_name, u.last_name, u.email, u.sis_id, sc.name FROM users u "
+        "LEFT JOIN schools sc ON sc.id = u.school_id WHERE u.id IN (SELECT student_id FROM pushes "
+        "WHERE district_id = ? AND state = 'failed' AND category = ?) AND COALESCE(u.synced_in_lms, 1) != 0 "
+        "ORDER BY u.last_name, u.first_name, u.id", [district_id, LAUNCH_CATEGORY]).fetchall()
+    for uid, first, last, email, sis_id, school in launches:  # matched, but Schoology refuses their grades
+        items.append({"kind": "student", "object_id": uid, "name": one_line(f"{first or ''} {last or ''}"),
+                      "email": email, "sis_id": sis_id, "school": school, "teacher": None,
+                      "reason_code": NOT_LAUNCHED.code, "reason": NOT_LAUNCHED.text})
     sections = queries.unsynced_sections(db, district_ids=[district_id], limit=None)
     for section in _records(sections):
         items.append({"kind": "section", "object_id": section["id"], "name": one_line(section["name"]),
@@ -209,9 +230,10 @@ def compose(
     to_contact = email.strip().lower() == (district.get("contact_email") or "").strip().lower()
     contact = one_line(district.get("contact_name")) if to_contact else ""
     name = one_line(district.get("name")) or str(district["id"])
-    counts = Counter(item["kind"] for item in items)
-    summary = [f"- {plural(counts[kind], kind)} {problem}" for kind, problem in
-               (("student", "not matched"), ("teacher", "not matched"), ("section", "not synced")) if counts[kind]]
+    counts = Counter((item["kind"], item["reason_code"] == NOT_LAUNCHED.code) for item in items)
+    summary = [f"- {plural(counts[key], key[0])} {problem}" for key, problem in (
+        (("student", False), "not matched"), (("teacher", False), "not matched"), (("section", False), "not synced"),
+        (("student", True), "yet to open the app in Schoology")) if counts[key]]
     paragraphs = [f"Hello {contact.split()[0]}," if contact else "Hello,"]
     if reminder:
         done = (total or len(items)) - len(items)
@@ -384,16 +406,18 @@ def refresh(
     at = iso(now or _now())
     where, args = ("AND r.district_id = ?", [district_id]) if district_id else ("", [])
     rows = db.execute(
-        "SELECT i.id, i.request_id, r.district_id, "
+        "SELECT i.id, i.request_id, r.district_id, i.reason_code, "
         "CASE WHEN i.kind = 'section' THEN s.id IS NOT NULL ELSE u.id IS NOT NULL END, "
-        "CASE WHEN i.kind = 'section' THEN s.synced_in_lms ELSE u.synced_in_lms END "
+        "CASE WHEN i.kind = 'section' THEN s.synced_in_lms ELSE u.synced_in_lms END, "
+        "CASE WHEN i.reason_code = ? THEN (SELECT COUNT(*) FROM pushes p WHERE p.district_id = r.district_id "
+        "  AND p.state = 'failed' AND p.category = ? AND p.student_id = i.object_id) END "
         "FROM fix_request_items i JOIN fix_requests r ON r.id = i.request_id "
         "LEFT JOIN users u ON i.kind != 'section' AND u.id = i.object_id "
         "LEFT JOIN sections s ON i.kind = 'section' AND s.id = i.object_id "
-        f"WHERE r.state = 'open' AND i.resolved_at IS NULL {where}", args,
+        f"WHERE r.state = 'open' AND i.resolved_at IS NULL {where}", [NOT_LAUNCHED.code, LAUNCH_CATEGORY, *args],
     ).fetchall()
-    resolved = [(item_id, request_id, did, status) for item_id, request_id, did, present, synced in rows
-                if (status := item_status(bool(present), synced)) != "open"]
+    resolved = [(item_id, request_id, did, status) for item_id, request_id, did, code, present, synced, failures
+                in rows if (status := item_status(code, bool(present), synced, failures)) != "open"]
     grace = iso((now or _now()) - SENDING_GRACE)
     stuck = db.execute(f"SELECT r.id, r.district_id FROM fix_requests r WHERE r.state = 'sending' "
                        f"AND r.created_at <= ? {where}", [grace, *args]).fetchall()

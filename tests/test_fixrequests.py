@@ -61,11 +61,19 @@ def test_the_domain_reason_names_both_domains() -> None:
     assert "gmail.com" in text and "students.school.org" in text
 
 
-@pytest.mark.parametrize(("present", "synced", "status"), [
-    (True, 1, "fixed"), (True, 0, "open"), (True, None, "open"), (False, None, "gone"), (False, 1, "gone"),
+@pytest.mark.parametrize(("code", "present", "synced", "launch_failures", "status"), [
+    ("not_found", True, 1, None, "fixed"),
+    ("no_email", True, 0, None, "open"),
+    ("section_not_synced", True, None, None, "open"),  # Clever stopped reporting it: not shown fixed
+    ("not_found", False, None, None, "gone"),
+    ("other_domain", False, 1, None, "gone"),
+    ("not_launched", True, 1, 0, "fixed"),  # no push of theirs is failed for it any more
+    ("not_launched", True, 1, 2, "open"),
+    ("not_launched", True, 0, 0, "fixed"),  # a match problem is another item's business
+    ("not_launched", False, 1, 1, "gone"),
 ])  # fmt: skip
-def test_item_status(present: bool, synced: int | None, status: str) -> None:
-    assert item_status(present, synced) == status
+def test_item_status(code: str, present: bool, synced: int | None, launch_failures: int | None, status: str) -> None:
+    assert item_status(code, present, synced, launch_failures) == status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +272,28 @@ def test_refresh_resolves_fixed_and_departed_items_and_closes_when_none_is_left(
     assert {i["object_id"]: i["resolution"] for i in done["item_rows"]}["u-dom"] == "gone"
     assert [a[1] for a in audit_rows(cache)][-3:] == ["fix-request-progress", "fix-request-progress",
                                                       "fix-request-closed"]
+
+
+def test_schoology_students_who_never_opened_the_app_are_listed_and_tracked(cache: Path, sink: MailSink) -> None:
+    with connect(cache) as db, db.conn:  # two of Lisa's grades failed: she never launched the app in Schoology
+        for push_id in (1, 2):
+            db["pushes"].insert({"id": push_id, "district_id": "d-1", "section_id": "sec-1", "assignment_key": "a1",
+                                 "student_id": "u-ok1", "kind": "submission_update", "payload": "{}",
+                                 "state": "failed", "category": "schoology_not_launched", "source": "api",
+                                 "created_at": "2026-11-30T10:00:00.000Z", "updated_at": "2026-11-30T10:00:00.000Z"})
+    request = create(cache, sink)
+    rows = {row["clever_id"]: row for row in attachment(sink.messages[0])}
+    assert rows["u-ok1"]["likely_reason"].startswith("Has not opened our app from Schoology")
+    assert "- 1 student yet to open the app in Schoology" in body(sink.messages[0])
+    with connect(cache) as db:
+        db.execute("UPDATE pushes SET state = 'sent' WHERE id = 1")
+        db.conn.commit()
+        assert fixrequests.refresh(db)["fixed"] == 0  # one grade still refused
+        db.execute("UPDATE pushes SET state = 'sent' WHERE id = 2")
+        db.conn.commit()
+        assert fixrequests.refresh(db)["fixed"] == 1
+    done = fixrequests.get(cache, request["id"]) or {}
+    assert done["progress"] == "1 of 7 fixed"
 
 
 # ---------------------------------------------------------------------------------------------
