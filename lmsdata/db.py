@@ -30,6 +30,7 @@ ONLY_WE_HOLD = frozenset({
     "gradebook_rows", "gradebook_sections", "push_approvals",
     "worker_lease", "worker_schedule", "auto_retries", "alerts", "outbox",
     "cases", "case_notes",
+    "fix_requests", "fix_request_items",
 })
 BOOKKEEPING = frozenset({"meta", "_sqlite_migrations"})  # derived counters and the schema's own record
 
@@ -501,6 +502,53 @@ def m007_gradebook(db: sqlite_utils.Database) -> None:
     )
     db.table("gradebook_rows").create_index(["district_id", "state"], if_not_exists=True)
     db.table("gradebook_rows").create_index(["push_id"], if_not_exists=True)
+
+
+@migrations()
+def m009_fix_requests(db: sqlite_utils.Database) -> None:
+    """What we asked a district to fix and which items a later sync showed fixed (docs/casework.md)."""
+    db.execute(
+        """
+        CREATE TABLE fix_requests (
+            id INTEGER PRIMARY KEY,
+            district_id TEXT NOT NULL,
+            email TEXT NOT NULL,            -- where it was sent
+            message TEXT,                   -- the operator's message, as sent
+            state TEXT NOT NULL,            -- sending | open | failed | closed
+            actor TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT,                     -- why the send failed (redacted)
+            reminders INTEGER NOT NULL DEFAULT 0,
+            last_reminded_at TEXT,
+            closed_at TEXT,
+            closed_by TEXT,                 -- 'system' when every item was fixed, else who closed it
+            close_reason TEXT               -- all fixed | closed by hand
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE fix_request_items (
+            id INTEGER PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES fix_requests(id),
+            kind TEXT NOT NULL,             -- student | teacher | section
+            object_id TEXT NOT NULL,        -- Clever's user or section id
+            name TEXT,                      -- as sent to the district (unmasked: it is their data)
+            email TEXT,
+            sis_id TEXT,
+            school TEXT,
+            teacher TEXT,                   -- a section's teacher
+            reason_code TEXT NOT NULL,      -- lmsdata.fixrequests.Reason.code
+            reason TEXT NOT NULL,           -- the sentence the district read
+            resolved_at TEXT,               -- when a sync showed it fixed
+            resolution TEXT                 -- fixed | gone (no longer in Clever's roster)
+        )
+        """
+    )
+    db.table("fix_requests").create_index(["district_id", "state"], if_not_exists=True)
+    db.table("fix_requests").create_index(["state"], if_not_exists=True)
+    db.table("fix_request_items").create_index(["request_id", "resolved_at"], if_not_exists=True)
 
 
 def usable_cache_path(path: str | Path) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit, invitations, models
+from lmsdata import audit, fixrequests, invitations, models
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
@@ -397,6 +397,7 @@ def _sync_district(
                 _record_district_outcome(db, run_id, outcome)
                 bump_data_version(db)
             invitations.refresh_states(db)  # accept or expire invitations from the fresh lms_state
+            fixrequests.refresh(db, district_id=district_id)  # items this pull shows fixed
     except Exception as exc:  # one district's failure must never stop the others
         outcome.ok = False
         outcome.error = _describe(exc)

@@ -17,6 +17,7 @@ from lmsdata import inputs
 from lmsdata.config import ConfigError, Settings, load_settings
 from lmsdata.csvsafe import write_rows
 from lmsdata.db import MAX_ROW_ID, CacheError, usable_cache_path
+from lmsdata.mail import Mailer, MailError
 from lmsdata.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,6 +95,26 @@ def clever_settings(db_path: Path | None, sandbox_url: str | None, command: str)
             "the URL it prints."
         )
     return settings
+
+
+def mailer_for(settings: Settings, what: str) -> Mailer:
+    """The mail server for sending `what` ("an invitation"): SMTP_URL, or the running demo's mail sink."""
+    if not settings.smtp_url and settings.demo:  # the running demo's mail sink, if it recorded one
+        from lmsdata.demo import demo_settings
+
+        running = demo_settings(settings.db_path)
+        settings = running or settings
+    if not settings.smtp_url:
+        demo = (" The dashboard's demo sends to its built-in local mail sink instead; while `scripts/demo` runs, "
+                "this command uses that sink too.") if settings.demo else ""  # fmt: skip
+        raise click.UsageError(
+            f"Sending {what} needs a mail server: set SMTP_URL, for example "
+            f"smtp://user:password@mail.example.org:587 (STARTTLS) or smtps://mail.example.org:465.{demo}"
+        )
+    try:
+        return Mailer.from_url(settings.smtp_url)
+    except MailError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def settings_for(db_path: Path | None) -> Settings:

@@ -18,11 +18,10 @@ from lmsdata.cli._common import (
     emit,
     format_option,
     friendly_errors,
+    mailer_for,
     settings_for,
 )
-from lmsdata.config import Settings
 from lmsdata.db import connect
-from lmsdata.mail import Mailer, MailError
 
 LIST_COLUMNS = ("id", "district_id", "district_name", "email", "state", "sent_at", "expires_at", "error", "actor",
                 "resent_from", "replaced_by")  # fmt: skip
@@ -37,25 +36,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(audit_command)
 
 
-def _mailer(settings: Settings) -> Mailer:
-    if not settings.smtp_url and settings.demo:  # the running demo's mail sink, if it recorded one
-        from lmsdata.demo import demo_settings
-
-        running = demo_settings(settings.db_path)
-        settings = running or settings
-    if not settings.smtp_url:
-        demo = (" The dashboard's demo sends to its built-in local mail sink instead; while `scripts/demo` runs, "
-                "`invite` uses that sink too.") if settings.demo else ""  # fmt: skip
-        raise click.UsageError(
-            "Sending an invitation needs a mail server: set SMTP_URL, for example "
-            f"smtp://user:password@mail.example.org:587 (STARTTLS) or smtps://mail.example.org:465.{demo}"
-        )
-    try:
-        return Mailer.from_url(settings.smtp_url)
-    except MailError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
 def _send(
     action: Callable[..., dict[str, Any]],
     target: str | int,
@@ -66,7 +46,7 @@ def _send(
 ) -> None:
     """Run `invitations.invite` or `.resend` with the configured mail server and report the outcome."""
     settings = settings_for(db_path)
-    mailer = _mailer(settings)
+    mailer = mailer_for(settings, "an invitation")
     try:
         row = action(
             settings.db_path, target, email=email, message=message, actor=default_actor(actor),

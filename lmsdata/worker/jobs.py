@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import inputs
+from lmsdata import fixrequests, inputs
 from lmsdata.config import Settings
 from lmsdata.db import connect
 from lmsdata.pushes.log import iso
@@ -65,6 +65,8 @@ def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[]
     with CleverClient.from_settings(settings) as client:
         result = sync(client, settings.db_path, full=full, actor=ACTOR)
         released = f"; {release_fixed(client, settings.db_path, iso(now()))}" if config.auto_release else ""
+    with connect(settings.db_path) as db:  # sync resolved fixed items; this also fails sends that never ended
+        fixrequests.refresh(db, now=now())
     opened = evaluate_rules(settings, config, now())
     failed = f", {len(result.failed)} failed" if result.failed else ""
     return (f"{'full' if full else 'incremental'} sync run {result.run_id}: {len(result.districts)} districts"
