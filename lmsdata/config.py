@@ -38,6 +38,8 @@ class Settings:
     smtp_url: str = field(default="", repr=False)
     mail_from: str = "LMS Connect Health <support@example.com>"
     invitation_expiry_days: int = 14
+    ticket_url: str = ""  # LMSDATA_TICKET_URL: a template such as https://x.zendesk.com/agent/tickets/{id}
+    escalation_email: str = ""  # LMSDATA_ESCALATION_EMAIL: where escalation bundles for Clever support go
 
     @property
     def demo(self) -> bool:
@@ -89,6 +91,14 @@ def _settings(env: Mapping[str, str] | None, secrets: Mapping[str, Any] | None, 
             raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465 "
                               "(a host, a port from 1 to 65535, no spaces or line breaks)") from None  # fmt: skip
 
+    ticket_url = values.get("LMSDATA_TICKET_URL", "")
+    if ticket_url and "{id}" not in ticket_url:
+        raise ConfigError("LMSDATA_TICKET_URL must contain {id} where the ticket id goes, for example "
+                          "https://example.zendesk.com/agent/tickets/{id}")
+    escalation = values.get("LMSDATA_ESCALATION_EMAIL", "").strip()
+    if escalation:
+        _plain_address("LMSDATA_ESCALATION_EMAIL", escalation)
+
     return Settings(
         client_id=client_id,
         client_secret=client_secret,
@@ -99,4 +109,16 @@ def _settings(env: Mapping[str, str] | None, secrets: Mapping[str, Any] | None, 
         smtp_url=smtp_url,
         mail_from=inputs.header_text("MAIL_FROM", values.get("MAIL_FROM", Settings.mail_from)),
         invitation_expiry_days=expiry,
+        ticket_url=ticket_url,
+        escalation_email=escalation,
     )
+
+
+def _plain_address(where: str, value: str) -> None:
+    """One e-mail address (the invitation rule), named by its setting when it is wrong."""
+    from lmsdata.invitations import InvitationError, validate_email
+
+    try:
+        validate_email(value)
+    except InvitationError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -551,6 +551,27 @@ def m009_fix_requests(db: sqlite_utils.Database) -> None:
     db.table("fix_request_items").create_index(["request_id", "resolved_at"], if_not_exists=True)
 
 
+@migrations()
+def m010_push_search(db: sqlite_utils.Database) -> None:
+    """Indexes only: a push found from a ticket by student, teacher, section, assignment or day is an
+    index seek (`lmsdata.pushes.search`), and a district's audit entries for its timeline too."""
+    for name, table, columns in [
+        ("users_email_nocase", "users", "email COLLATE NOCASE"),
+        ("users_sis_id", "users", "sis_id"),
+        ("users_last_name_nocase", "users", "last_name COLLATE NOCASE"),
+        ("users_full_name_nocase", "users", "(first_name || ' ' || last_name) COLLATE NOCASE"),
+        ("pushes_student", "pushes", "student_id"),
+        ("pushes_assignment_key", "pushes", "assignment_key"),
+        ("pushes_created_at", "pushes", "created_at"),
+        ("sections_teacher", "sections", "teacher_id"),
+        ("sections_sis_id", "sections", "sis_id"),
+        ("sections_name_nocase", "sections", "name COLLATE NOCASE"),
+        ("assignments_assignment_id", "assignments", "assignment_id"),
+        ("assignments_title_nocase", "assignments", "title COLLATE NOCASE"),
+        ("audit_log_target", "audit_log", "target, id"),
+    ]:
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+
 def usable_cache_path(path: str | Path) -> Path:
     """`path` if a cache can live there; CacheError naming the file in the way if a folder of the
     path is a regular file (`sync`, `status` and the dashboard all say the same)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 HIDDEN = "•••"
@@ -58,7 +58,15 @@ def masked_values(*, name: Any = None, email: Any = None, sis_id: Any = None) ->
 def mask_payload(payload: Any, *, name: Any = None, email: Any = None, sis_id: Any = None) -> Any:
     """A JSON-like payload (or an attempt's message) with the student's details masked wherever they occur
     as whole words ("Great work, Ada!" loses "Ada"; "Adaptive" keeps it)."""
-    masks = masked_values(name=name, email=email, sis_id=sis_id)
+    return mask_people(payload, [{"name": name, "email": email, "sis_id": sis_id}])
+
+
+def mask_people(payload: Any, people: Iterable[Mapping[str, Any]]) -> Any:
+    """`mask_payload` for several students at once (`name`, `email`, `sis_id` each): text that many
+    students' records share, such as one error message across a failure cluster."""
+    masks: dict[str, str] = {}
+    for person in people:
+        masks.update(masked_values(name=person.get("name"), email=person.get("email"), sis_id=person.get("sis_id")))
     if not masks:
         return payload
     alternatives = "|".join(re.escape(secret) for secret in sorted(masks, key=len, reverse=True))

@@ -269,6 +269,15 @@ def failed_pushes(
     return frame.reset_index(drop=True)
 
 
+def pushes_by_id(db: sqlite_utils.Database, push_ids: Sequence[int]) -> pd.DataFrame:
+    """These pushes in any state (a search's results), newest first, with names and the readiness verdict
+    (`failed_pushes`' columns)."""
+    ids = list(push_ids) or [0]
+    sql = (f"SELECT {_PUSH_COLUMNS} {_PUSH_JOINS} WHERE p.id IN ({_in(ids)}) "
+           "ORDER BY p.created_at DESC, p.id DESC")
+    return _with_readiness(db, _frame(db, sql, ids)).reset_index(drop=True)
+
+
 _BULK_FROM = 20  # pushes of one district from which one read per table beats one per push (bench/ui.py)
 _READINESS_COLUMNS = ("ready", "ready_reason", "ready_owner", "ready_next_step", "waits_on_push")
 

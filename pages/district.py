@@ -11,7 +11,19 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.invitations import can_invite
-from lmsdata.ui import actions, confirm, fixrequests, gradebook, loaders, lti, privacy, safe, widgets
+from lmsdata.ui import (
+    actions,
+    confirm,
+    escalation,
+    fixrequests,
+    gradebook,
+    loaders,
+    lti,
+    privacy,
+    safe,
+    timeline,
+    widgets,
+)
 from lmsdata.ui.cases import case_panel
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
@@ -43,6 +55,8 @@ def render(ctx: Context) -> None:
     gradebook.summary(ctx, district_id)
     case_panel(ctx, district_id)
     fixrequests.panel(ctx, district_id)
+    escalation.panel(ctx, district_id, key="district_bundle")
+    timeline.section(ctx, district_id)
     details(ctx, district_id, connected=bool(row.get("lms_state")))
 
 

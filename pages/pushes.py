@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from lmsdata.access import Permission
+from lmsdata.bundle import CLUSTER_PREFIX, cluster_key
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, safe, widgets
+from lmsdata.ui import actions, budget, confirm, escalation, links, loaders, privacy, push_search, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 from lmsdata.wording import plural
@@ -31,6 +32,7 @@ def category(slug: str) -> Category | None:
 def render(ctx: Context) -> None:
     st.title("Failed pushes")
     confirm.last_outcome(RETRY_FLAG)
+    push_search.find(ctx, lambda push_id: details(ctx, push_id, unmasked=False))
     groups = loaders.failed_by_category(ctx.db_path, ctx.data_version)
     if groups.empty:
         widgets.empty("No failed grade pushes: every grade that was pushed reached Clever. Nothing to do.")
@@ -70,13 +72,32 @@ def clusters(ctx: Context) -> None:
     view = found.assign(
         scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
+        key=[cluster_key(row) for row in found.to_dict("records")],
     )
     st.dataframe(
         view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
-              "district_ids"]],
+              "district_ids", "key"]],
         hide_index=True,
-        column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation"},
+        column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation", "key": "Cluster"},
     )
+    escalate(ctx, view)
+
+
+def escalate(ctx: Context, view: pd.DataFrame) -> None:
+    """A cluster's escalation bundle for Clever support (the cluster named by its key, not Clever's text)."""
+    if view.empty:
+        return
+    labels = {row["key"]: " · ".join((row["key"], row["kind"], f"HTTP {_http(row['last_status'])}",
+                                      plural(int(row["districts"]), "district"), plural(int(row["pushes"]), "push")))
+              for row in view.to_dict("records")}
+    chosen = st.selectbox("Escalate a cluster to Clever support", list(labels), format_func=labels.get,
+                          index=None, placeholder="Choose a cluster", key="pushes_cluster_pick")
+    if chosen:
+        escalation.panel(ctx, f"{CLUSTER_PREFIX}{chosen}", key="cluster_bundle")
+
+
+def _http(status: object) -> str:
+    return "-" if status is None or pd.isna(status) else str(status)
 
 
 def scope(districts: int, slug: str | None) -> str:

@@ -48,3 +48,16 @@ def test_secret_never_in_repr() -> None:
 def test_wrong_values_name_the_setting_and_the_fix(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_settings(env=env)
+
+
+def test_casework_settings_the_ticket_template_and_the_escalation_address() -> None:
+    """Read once here (not by the UI from the environment), and refused in words when wrong."""
+    settings = load_settings(env={"LMSDATA_TICKET_URL": "https://acme.zendesk.example/agent/tickets/{id}",
+                                  "LMSDATA_ESCALATION_EMAIL": " support@Clever.example "})
+    assert settings.ticket_url == "https://acme.zendesk.example/agent/tickets/{id}"
+    assert settings.escalation_email == "support@Clever.example"
+    assert load_settings(env={}).ticket_url == load_settings(env={}).escalation_email == ""
+    with pytest.raises(ConfigError, match=r"LMSDATA_TICKET_URL must contain \{id\}"):
+        load_settings(env={"LMSDATA_TICKET_URL": "https://acme.zendesk.example/agent/tickets/"})
+    with pytest.raises(ConfigError, match="LMSDATA_ESCALATION_EMAIL"):
+        load_settings(env={"LMSDATA_ESCALATION_EMAIL": "Clever <support@clever.example>, b@x.example"})

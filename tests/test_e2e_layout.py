@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from lmsdata import cases
 from lmsdata.db import bump_data_version, connect
 from lmsdata.ui.frame import PAGES
 from lmsdata.ui.safe import WORD_JOINER
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 INJECTED = "**bold** <b>x</b> [link](http://evil.example) :red[red] <script>alert(1)</script>"
 CRAFTED_LINK = "<script>alert(2)</script>**x**[y](http://evil.example)"
+NOTE = "<img src=x onerror=alert(1)> [link](http://x) **bold**"  # a support person's case note (issue 12)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,7 @@ def hostile_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, 
         db.execute("UPDATE sections SET name = ? WHERE id = ?", [INJECTED, section_id])
         db.execute("UPDATE users SET first_name = ?, last_name = ? WHERE id = ?", [INJECTED, INJECTED, student_id])
         bump_data_version(db)
+    cases.add_note(db_path, "cli:e2e", str(district_id), NOTE)
     return db_path, int(push_id), str(district_id)
 
 
@@ -134,7 +137,7 @@ def test_a_copied_url_reopens_the_same_view(server: str, browser: Browser,
 
 
 def assert_nothing_injected(page: Page, where: str) -> None:
-    assert page.locator('a[href*="evil.example"]').count() == 0, where
+    assert page.locator('a[href*="evil.example"], a[href^="http://x"], img[src="x"]').count() == 0, where
     for tag in ("b", "strong"):
         marked = page.locator(tag).filter(has_text=re.compile(r"^(x|bold|y)$"))
         assert marked.count() == 0, f"{where}: <{tag}> {marked.all_inner_texts()}"
@@ -159,6 +162,7 @@ def test_outside_text_is_drawn_as_text_on_every_page(server: str, browser: Brows
         if district_id in url:  # the hostile name reads exactly as Clever sent it
             heading = page.get_by_role("heading", level=1).inner_text().replace(WORD_JOINER, "")
             assert heading.strip() == f"Hostile {INJECTED}"
+            assert NOTE in read  # the case note, as typed
         if "evil" in url:
             assert CRAFTED_LINK in read, read[:2000]
         page.context.close()

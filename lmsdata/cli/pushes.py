@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ import click
 from lmsdata.cli._common import (
     ROW_ID,
     actor_option,
+    cached_settings,
     clever_settings,
     db_option,
     default_actor,
@@ -99,6 +101,47 @@ def _print_next_steps(rows: list[dict]) -> None:  # type: ignore[type-arg]
         click.echo("\nNext steps:")
         for line in seen.values():
             click.echo(f"  - {line}")
+
+
+SEARCH_COLUMNS = ("id", "district_id", "section_id", "assignment_key", "student_id", "student", "kind", "state",
+                  "attempts", "created_at", "updated_at", "ready", "ready_reason")
+
+
+@pushes_group.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--by", type=click.Choice(["any", "student", "teacher", "section", "assignment"]), default="any",
+              show_default=True, help="What TEXT names: a student (name, e-mail, SIS id or Clever id), a teacher, "
+                                      "a section (id, SIS id or name), an assignment (key, Clever id or title).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Produced on or after YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Produced on or before YYYY-MM-DD.")
+@click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only this state (repeatable).")
+@click.option("--district", "district_ids", multiple=True, metavar="ID", help="Only this district (repeatable).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@format_option
+@db_option
+@friendly_errors
+def search_command(text: str, by: str, since: datetime | None, until: datetime | None, states: tuple[str, ...],
+                   district_ids: tuple[str, ...], limit: int, output_format: str, db_path: Path | None) -> None:
+    """Find pushes in every state (sent ones too) from what a ticket says; each with its attempts and
+    readiness now. Student names and e-mails are masked."""
+    from lmsdata.db import connect
+    from lmsdata.masking import mask_name
+    from lmsdata.pushes.search import Query, SearchError, search
+
+    query = Query(text, by, since.date() if since else None, until.date() if until else None, states, district_ids)
+    settings = cached_settings(db_path)
+    try:
+        with connect(settings.db_path) as db:
+            found = search(db, query, limit=limit)
+    except SearchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    rows = []
+    for row in found.astype(object).where(found.notna(), None).to_dict("records"):
+        row["student"] = mask_name(row["student"])
+        row["attempts"] = row.pop("attempts_list") if output_format == "json" else row["attempts"]
+        rows.append(row)
+    emit(rows, output_format, SEARCH_COLUMNS)
 
 
 @pushes_group.command("import")

@@ -6,7 +6,6 @@ table cells, never as Markdown. Operators get the edit form; the library checks 
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +60,7 @@ def case_panel(ctx: Context, district_id: str) -> None:
     cols[1].metric("State", case.get("state") or "no case yet")
     cols[2].metric("Snoozed until", case.get("snoozed_until") or "not snoozed")
     st.text(f"Ticket: {case.get('ticket_id') or 'none'}")  # typed by people or copied from a ticket system
-    link = cases.ticket_link(case.get("ticket_id"), os.environ.get("LMSDATA_TICKET_URL"))
+    link = cases.ticket_link(case.get("ticket_id"), ctx.settings.ticket_url)
     if link:
         st.link_button("Open the ticket", link)
     if ctx.can(Permission.CASEWORK):

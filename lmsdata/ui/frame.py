@@ -14,6 +14,7 @@ import contextvars
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,9 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
         demo = None
         if settings.demo:
             demo = demo_environment(str(settings.db_path))
-            settings = demo.settings
+            # the demo's own Clever and mail, with the configured casework settings kept
+            settings = replace(demo.settings, ticket_url=settings.ticket_url,
+                               escalation_email=settings.escalation_email)
         elif not Path(settings.db_path).exists():
             _offer_first_sync(settings, principal)
         with connect(settings.db_path) as db:

@@ -164,3 +164,27 @@ def audit_log(db_path: str, version: int, **filters: Any) -> pd.DataFrame:
 @st.cache_data(**CACHE)
 def audit_choices(db_path: str, version: int, actor: str | None = None) -> dict[str, list[str]]:
     return _read(db_path, queries.audit_choices, actor)
+
+
+@st.cache_data(**CACHE)
+def timeline(db_path: str, version: int, district_id: str, kinds: tuple[str, ...] = ()) -> list[Any]:
+    from lmsdata.timeline import district_timeline
+
+    return _read(db_path, district_timeline, district_id, kinds=kinds)
+
+
+@st.cache_data(**CACHE)
+def bundle(db_path: str, version: int, subject: str, _secrets: tuple[str, ...] = ()) -> Any:
+    """A district's or cluster's escalation bundle (`_secrets`, also masked in it, are not hashed into the key)."""
+    from lmsdata import bundle as bundles
+
+    if subject.startswith(bundles.CLUSTER_PREFIX):
+        return _read(db_path, bundles.for_cluster, subject, secrets=_secrets)
+    return _read(db_path, bundles.for_district, subject, secrets=_secrets)
+
+
+@st.cache_data(**CACHE)
+def push_search(db_path: str, version: int, query: Any) -> pd.DataFrame:
+    from lmsdata.pushes.search import search
+
+    return _read(db_path, search, query)
