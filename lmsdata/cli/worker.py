@@ -76,7 +76,12 @@ def worker_group(ctx: click.Context, config_path: Path | None, wait: bool, tick:
                 click.echo(f"Waiting: {exc}.", err=True)
                 told = True
             worker.stop.wait(min(5.0, config.lease_s / 4))
-    if worker.stop.is_set():
+    if worker.stop.is_set():  # SIGTERM while starting: a lease taken a moment ago is given back
+        from lmsdata.db import connect
+        from lmsdata.worker.lease import release
+
+        with connect(settings.db_path) as db:
+            release(db, worker.owner)
         return
     click.echo(f"Worker {worker.owner} running on {settings.db_path}; SIGTERM or Ctrl-C stops it.", err=True)
     try:

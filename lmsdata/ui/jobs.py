@@ -76,8 +76,8 @@ def _job(ctx: Context, job: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         share = job["done"] / total if total else (1.0 if job["state"] == "finished" else 0.0)
         st.progress(min(share, 1.0), text=f"{job['done']:,} of {_total(job)} items")
         st.caption(f"Requested by {safe.text(job['requested_by'])} at {job['requested_at']} · {cost_line(job)}")
-        if job["summary"]:
-            st.text(job["summary"])  # text: it can quote Clever
+        if job["summary"]:  # text: it can quote Clever
+            st.text(f"Finished: {job['summary']}" if job["state"] == "finished" else job["summary"])
         permission = jobqueue.KINDS.get(job["kind"])
         may_cancel = job["state"] in jobqueue.ACTIVE and job["state"] != "cancelling" and permission is not None \
             and ctx.can(permission)
