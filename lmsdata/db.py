@@ -31,6 +31,7 @@ ONLY_WE_HOLD = frozenset({
     "worker_lease", "worker_schedule", "auto_retries", "alerts", "outbox",
     "cases", "case_notes",
     "fix_requests", "fix_request_items",
+    "queued_jobs", "queued_job_items",
 })
 BOOKKEEPING = frozenset({"meta", "_sqlite_migrations"})  # derived counters and the schema's own record
 
@@ -571,6 +572,56 @@ def m010_push_search(db: sqlite_utils.Database) -> None:
         ("audit_log_target", "audit_log", "target, id"),
     ]:
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
+
+
+@migrations()
+def m011_job_queue(db: sqlite_utils.Database) -> None:
+    """Dashboard actions queued for the worker (docs/worker.md#the-job-queue): only we hold these rows."""
+    db.execute(
+        """
+        CREATE TABLE queued_jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,             -- sync_all | sync_districts | bulk_retry
+            params TEXT NOT NULL,           -- JSON: push_ids, district_ids
+            requested_by TEXT NOT NULL,     -- the audit name of who queued it
+            requested_at TEXT NOT NULL,
+            state TEXT NOT NULL,            -- queued running cancelling cancelled finished failed interrupted
+            not_before TEXT,                -- a queued job waits until then (a write left on the wire settling)
+            runner TEXT,                    -- host:pid:random of the runner holding it (its lease)
+            heartbeat_at TEXT,
+            lease_until TEXT,               -- a runner that stops renewing loses the job after this
+            runs INTEGER NOT NULL DEFAULT 0, -- how many runners started it (more than 1: resumed)
+            started_at TEXT,
+            finished_at TEXT,
+            cancel_requested_by TEXT,
+            cancel_requested_at TEXT,
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER,                  -- NULL until the items are known (sync_all lists them when it starts)
+            estimate_requests INTEGER,      -- lmsdata.budget at enqueue
+            estimate_seconds REAL,
+            actual_requests INTEGER NOT NULL DEFAULT 0,
+            actual_seconds REAL NOT NULL DEFAULT 0,
+            summary TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE queued_job_items (
+            job_id INTEGER NOT NULL REFERENCES queued_jobs(id),
+            position INTEGER NOT NULL,
+            item TEXT NOT NULL,             -- a push id (bulk_retry) or a district id (sync)
+            state TEXT NOT NULL,            -- pending | done | cancelled
+            outcome TEXT,                   -- sent | failed | skipped | superseded | unknown | synced
+            reason TEXT,
+            finished_at TEXT,
+            PRIMARY KEY (job_id, position)
+        )
+        """
+    )
+    db.table("queued_jobs").create_index(["state", "id"], if_not_exists=True)
+    db.table("queued_job_items").create_index(["job_id", "state"], if_not_exists=True)
+
 
 def usable_cache_path(path: str | Path) -> Path:
     """`path` if a cache can live there; CacheError naming the file in the way if a folder of the

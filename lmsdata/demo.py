@@ -5,10 +5,15 @@ mail sink; `build()` fills an empty cache through the real code path — a full 
 realistic grade-push traffic, a few invitations — so the demo exercises exactly what production
 runs. Later starts reuse the cache and re-create the sandbox from the same seed (`restore` replays
 the partner traffic into a scratch cache), so "Sync now", retries and invitations keep working.
+Once the cache is built (never during the build, which stays deterministic), `start_worker` runs the
+real `lmsdata.worker` loop in a daemon thread with short schedules: queued jobs run, alerts open and
+are posted to a local webhook receiver, whose messages the dashboard lists next to the mail sink's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import random
 import tempfile
 import threading
@@ -31,6 +36,8 @@ DEMO_INVITATIONS = 3
 DEMO_HISTORY_DAYS = 28
 _BUILT_KEY = "demo_built_at"
 _build_lock = threading.Lock()
+DEMO_TICK_S = 1.0  # the embedded worker looks for due jobs (and queued dashboard jobs) every second
+log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
@@ -43,14 +50,39 @@ class DemoEnvironment:
     server: Any  # lmsdata.sandbox.serve(...) result: .url, .close()
     mail_sink: Any  # lmsdata.mail.MailSink
     settings: Settings
+    webhook: Any = None  # lmsdata.worker.receiver.WebhookSink: the alerts' channel
+    worker: Any = None  # lmsdata.worker.runner.Worker, once start_worker ran
+    worker_thread: threading.Thread | None = None
+    _worker_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
     def db_path(self) -> Path:
         return self.settings.db_path
 
+    def start_worker(self) -> bool:
+        """Run the embedded worker (once; call after `build` or `restore`); False if one already runs."""
+        with self._worker_lock:
+            if self.worker_thread is not None and self.worker_thread.is_alive():
+                return False
+            self.worker = demo_worker(self)
+            self.worker_thread = threading.Thread(target=_run_worker, args=(self.worker,), daemon=True,
+                                                  name="lmsdata-demo-worker")
+            self.worker_thread.start()
+            return True
+
+    def stop_worker(self, timeout_s: float = 30.0) -> None:
+        """Ask the embedded worker to stop after its current step, and wait for it (it gives the lease back)."""
+        if self.worker is not None:
+            self.worker.stop.set()
+        if self.worker_thread is not None:
+            self.worker_thread.join(timeout=timeout_s)
+
     def close(self) -> None:
+        self.stop_worker()
         self.server.close()
         self.mail_sink.close()
+        if self.webhook is not None:
+            self.webhook.close()
 
 
 def demo_db_path(configured: str | Path) -> Path:
@@ -62,9 +94,10 @@ def demo_db_path(configured: str | Path) -> Path:
 
 
 def start(db_path: str | Path, *, seed: int = DEMO_SEED, scale: str = "demo") -> DemoEnvironment:
-    """Serve a fresh sandbox on a free loopback port and open a mail sink."""
+    """Serve a fresh sandbox on a free loopback port and open a mail sink and a webhook receiver."""
     from lmsdata.mail import MailSink
     from lmsdata.sandbox import Sandbox, serve
+    from lmsdata.worker.receiver import WebhookSink
 
     sandbox = Sandbox(seed=seed, scale=scale, faults="none", client_id=DEMO_CLIENT_ID,
                       client_secret=DEMO_CLIENT_SECRET)
@@ -80,7 +113,49 @@ def start(db_path: str | Path, *, seed: int = DEMO_SEED, scale: str = "demo") ->
         smtp_url=sink.url,
     )
     _record_endpoints(Path(db_path), server.url, sink.url)
-    return DemoEnvironment(sandbox=sandbox, server=server, mail_sink=sink, settings=settings)
+    return DemoEnvironment(sandbox=sandbox, server=server, mail_sink=sink, settings=settings, webhook=WebhookSink())
+
+
+# The embedded worker's schedules: short, so a new user sees it work; the first sync, retry and
+# gradebook read come one interval after the start (the built demo is what the first pages show).
+DEMO_SCHEDULE = {"sync_s": 300.0, "auto_retry_s": 120.0, "notify_s": 5.0, "jobs_s": 1.0,
+                 "expire_invitations_s": 3600.0, "reconcile_s": 3600.0}
+_FIRST_AFTER_AN_INTERVAL = ("sync", "auto_retry", "expire_invitations", "reconcile")
+ALERTS_EVERY_S = 60.0
+
+
+def demo_worker(env: DemoEnvironment, now: Callable[[], datetime] | None = None) -> Any:
+    """The real worker with the demo's settings and schedules, its alerts posted to the local webhook."""
+    from lmsdata.worker import schedule
+    from lmsdata.worker.config import Channel, Schedules, WorkerConfig
+    from lmsdata.worker.jobs import build_jobs, evaluate_rules
+    from lmsdata.worker.runner import Job, Worker
+
+    clock = now or (lambda: datetime.now(UTC))
+    channels = (Channel(env.webhook.url),) if env.webhook is not None else ()
+    config = WorkerConfig(schedules=replace(Schedules(), **DEMO_SCHEDULE), channels=channels, lease_s=30.0)
+    stop = threading.Event()
+    built = build_jobs(env.settings, config, clock, stop)
+    jobs: dict[str, Job] = {}
+    for name, job in built.items():
+        if name == "notify":  # the rules run between syncs too, so alerts appear before the first demo sync
+            jobs["alerts"] = Job(lambda: f"{evaluate_rules(env.settings, config, clock())} alert(s) open",
+                                 lambda at: schedule.next_after(at, every_s=ALERTS_EVERY_S))
+        if name in _FIRST_AFTER_AN_INTERVAL:
+            job = replace(job, first_after=job.next_after)
+        jobs[name] = job
+    return Worker(env.db_path, jobs, now=clock, lease_s=config.lease_s, stop=stop)
+
+
+def _run_worker(worker: Any) -> None:
+    from lmsdata.worker.lease import LeaseHeld
+
+    try:
+        worker.run(tick_s=DEMO_TICK_S)
+    except LeaseHeld as exc:  # an `lmsdata worker` already serves this cache: it does the work
+        log.info("demo worker not started: %s", exc)
+    except Exception:  # the demo keeps serving pages; the sidebar will say the worker is not running
+        log.exception("demo worker stopped")
 
 
 _ENDPOINT_KEYS = ("demo_sandbox_url", "demo_smtp_url")

@@ -29,6 +29,7 @@ def render(ctx: Context) -> None:
     inbound(ctx)
     if ctx.is_demo:
         demo_mailbox(ctx)
+        demo_notifications(ctx)
 
 
 def send_form(ctx: Context, names: dict[str, str]) -> None:
@@ -125,6 +126,19 @@ def demo_mailbox(ctx: Context) -> None:
         for message in reversed(messages[-20:]):
             st.markdown(f"**{safe.text(message['Subject'])}** → {safe.text(message['To'])}")
             st.text(message.get_content()[:1500])
+
+
+def demo_notifications(ctx: Context) -> None:
+    """What the embedded worker's alerts posted to the demo's local webhook (its Apprise channel)."""
+    received = ctx.demo.webhook.received if ctx.demo.webhook is not None else []
+    with st.expander(f"Demo notifications: {len(received)} alert message(s) the local webhook received",
+                     icon=":material/notifications:"):
+        if not received:
+            st.caption("The embedded worker posts here when an alert opens, repeats or resolves.")
+        for note in reversed(received[-20:]):
+            st.markdown(f"**{safe.text(note.get('title'))}** · {safe.text(note.get('type'))} · "
+                        f"{safe.text(note.get('received_at'))}")
+            st.text(str(note.get("message") or "")[:1500])
 
 
 show(render)

@@ -9,7 +9,7 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.sync import run_state, sync_in_progress
-from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
+from lmsdata.ui import budget, confirm, jobs, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -34,9 +34,11 @@ def sync_all(ctx: Context) -> None:
                  help="An incremental sync of every district (a full one where Clever's event cursor is too old)."):
         confirm.ask(SYNC_FLAG, True)
     budget.sync_note(ctx, SYNC_FLAG)
-    confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit.",
-                     "Sync now", lambda _: actions.sync_now(ctx, None), keep_label="Don't sync")
+    confirm.question(SYNC_FLAG, "Pull every district from Clever now? It paces itself under Clever's rate limit, "
+                     "and runs in the worker: follow it under Jobs.",
+                     "Sync now", lambda _: jobs.queue(ctx, "sync_all"), keep_label="Don't sync")
     confirm.last_outcome(SYNC_FLAG)
+    jobs.panel(ctx, ("sync_all", "sync_districts"))
 
 
 def runs(ctx: Context) -> None:

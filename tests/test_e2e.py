@@ -75,8 +75,9 @@ def test_deep_link_first_then_every_page_a_retry_and_an_invitation(server: str, 
     expect(page.get_by_text(re.compile(r"^Retry \d+ push(es)? \(push \d+ · "))).to_be_visible()
     page.get_by_role("button", name=re.compile(r"^Retry \d+ push(es)?$")).click()
     wait_for_app(page)
-    summary = page.get_by_text(re.compile(r"Retry finished: .*sent"))
-    expect(summary).to_be_visible()
+    # one push is retried at once; several are a job the demo's embedded worker runs (the panel follows it live)
+    summary = page.get_by_text(re.compile(r"^(Retry finished|Finished): .*\d+ sent"))
+    expect(summary).to_be_visible(timeout=60_000)
     sent = int(re.search(r"(\d+) sent", summary.inner_text()).group(1))  # type: ignore[union-attr]
     assert sent >= 1
     no_exception(page)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def worker_group(ctx: click.Context, config_path: Path | None, wait: bool, tick:
 
     settings = clever_settings(db_path, sandbox_url, "worker")
     config = load_worker_config(config_path or os.environ.get("LMSDATA_WORKER_CONFIG") or None)
-    worker = Worker(settings.db_path, build_jobs(settings, config, _now), now=_now, lease_s=config.lease_s)
+    stop = threading.Event()
+    worker = Worker(settings.db_path, build_jobs(settings, config, _now, stop), now=_now, lease_s=config.lease_s,
+                    stop=stop)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
     told = False
@@ -73,7 +76,12 @@ def worker_group(ctx: click.Context, config_path: Path | None, wait: bool, tick:
                 click.echo(f"Waiting: {exc}.", err=True)
                 told = True
             worker.stop.wait(min(5.0, config.lease_s / 4))
-    if worker.stop.is_set():
+    if worker.stop.is_set():  # SIGTERM while starting: a lease taken a moment ago is given back
+        from lmsdata.db import connect
+        from lmsdata.worker.lease import release
+
+        with connect(settings.db_path) as db:
+            release(db, worker.owner)
         return
     click.echo(f"Worker {worker.owner} running on {settings.db_path}; SIGTERM or Ctrl-C stops it.", err=True)
     try:

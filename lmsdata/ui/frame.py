@@ -26,7 +26,7 @@ from lmsdata.config import ConfigError, Settings, load_settings
 from lmsdata.db import CacheError, connect, data_version
 from lmsdata.exposure import Admission, Exposure
 from lmsdata.redact import redact
-from lmsdata.ui import signin
+from lmsdata.ui import jobs, signin
 from lmsdata.ui.actions import show_outcome, sync_now
 from lmsdata.ui.context import Context
 from lmsdata.ui.services import demo_environment
@@ -149,6 +149,7 @@ def _frame_contents(settings: Settings, exposure: Exposure, principal: Principal
         )
         sidebar_status(context)
         worker_sidebar(context.db_path, context.now)
+        jobs.sidebar_summary(context)
         signin.who(exposure, principal)
         return context
     raise AssertionError("unreachable: friendly_errors(stop=True) stops the run")  # pragma: no cover

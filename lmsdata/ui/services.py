@@ -36,6 +36,7 @@ def demo_environment(configured_db_path: str) -> demo.DemoEnvironment:
                        expanded=True) as status:
             with_progress("Pulling districts", lambda report: demo.build(env, on_progress=report))
             status.update(label="Demo cache ready", state="complete", expanded=False)
+    env.start_worker()  # after the build: it never changes the demo's data while it is being built
     return env
 
 

@@ -35,6 +35,7 @@ class Schedules:
     digest_at: str = "07:00"
     reconcile_s: float = HOUR              # read the gradebooks back (only sections pushed to since)
     retention_at: str = "04:00"            # trim old sent attempts' messages (docs/backup.md)
+    jobs_s: float = 5.0                    # how often queued dashboard jobs are looked for (lmsdata.jobqueue)
 
 
 @dataclass(frozen=True)

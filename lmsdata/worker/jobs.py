@@ -7,6 +7,7 @@ one-line summary for `worker_schedule.last_detail`. The clock is injected so tes
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,9 @@ from lmsdata.worker.rules import DISTRICT_RULES, evaluate
 from lmsdata.worker.runner import Job
 
 
-def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> dict[str, Job]:
-    """The jobs in the order one cycle runs them (sync before the rules' delivery)."""
+def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datetime],
+               stop: threading.Event | None = None) -> dict[str, Job]:
+    """The jobs in the order one cycle runs them (sync before the rules' delivery); `stop` pauses a queued job."""
     s = config.schedules
 
     def every(seconds: float) -> Callable[[datetime], datetime]:
@@ -38,6 +40,7 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
         return lambda at: schedule.next_after(at, daily_at=at_hhmm)
 
     jobs = {
+        "queued_jobs": Job(lambda: run_queued_jobs(settings, now, stop), every(s.jobs_s)),
         "sync": Job(lambda: sync_and_evaluate(settings, config, now, full=False), every(s.sync_s)),
         "full_sync": Job(lambda: sync_and_evaluate(settings, config, now, full=True), daily(s.full_sync_at),
                          first_after=daily(s.full_sync_at)),
@@ -55,6 +58,22 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
     if not config.auto_retry:
         del jobs["auto_retry"]
     return jobs
+
+
+def run_queued_jobs(settings: Settings, now: Callable[[], datetime], stop: threading.Event | None = None,
+                    retry_options: Any = None) -> str:
+    """The dashboard's queued jobs (lmsdata.jobqueue), one after another until none is waiting."""
+    from lmsdata.client import CleverClient
+    from lmsdata.jobqueue import run_next
+
+    ran = []
+    while not (stop and stop.is_set()):
+        line = run_next(lambda: CleverClient.from_settings(settings), settings.db_path, now=now,
+                        retry_options=retry_options, stop=stop)
+        if line is None:
+            break
+        ran.append(line)
+    return "; ".join(ran) or "no job waiting"
 
 
 def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[], datetime], *, full: bool) -> str:

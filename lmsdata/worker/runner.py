@@ -29,13 +29,13 @@ class Job:
 
 class Worker:
     def __init__(self, db_path: str | Path, jobs: Mapping[str, Job], *, now: Callable[[], datetime],
-                 lease_s: float = 120.0, owner: str | None = None) -> None:
+                 lease_s: float = 120.0, owner: str | None = None, stop: threading.Event | None = None) -> None:
         self.db_path = db_path
         self.jobs = jobs
         self.now = now
         self.lease_s = lease_s
         self.owner = owner or new_lease_owner()
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # shared with jobs that check it between their own items
 
     def start(self) -> None:
         """Take the lease (LeaseHeld if another worker runs) and plan jobs that never ran."""
