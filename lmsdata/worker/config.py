@@ -45,14 +45,20 @@ class AlertThresholds:
     cluster_districts: int = 3              # the same error in this many districts ...
     cluster_window_minutes: float = 60.0    # ... within this window is likely an outage
     worker_silent_minutes: float = 60.0     # no heartbeat for this long: the worker was silent
+    history_window_hours: float = 24.0      # match drop / unmatched growth compare with the pulls this far back
 
 
 @dataclass(frozen=True)
 class Channel:
-    """One notification URL (Apprise syntax) and the rules it receives ('*' for all, 'digest' for the digest)."""
+    """One notification URL (Apprise syntax) and the rules it receives ('*' for all, 'digest' for the digest).
+
+    `at_least_once`: a send interrupted by a kill is sent again (for receivers that drop duplicates);
+    by default it is marked `unknown` and not repeated (docs/worker.md, "Delivery").
+    """
 
     url: str = field(repr=False)
     rules: frozenset[str] = frozenset({"*"})
+    at_least_once: bool = False
 
     def receives(self, rule: str) -> bool:
         return "*" in self.rules or rule in self.rules
@@ -99,7 +105,7 @@ def parse_worker_config(raw: Mapping[str, Any], *, health: Thresholds | None = N
         if "://" not in url:
             raise ConfigError(f"channels[{i}].url must be an Apprise URL such as json://host/path or mailto://...")
         register_secret(url)
-        channels.append(Channel(url, frozenset(entry.get("rules", ["*"]))))
+        channels.append(Channel(url, frozenset(entry.get("rules", ["*"])), bool(entry.get("at_least_once", False))))
     backoff = tuple(float(x) * MINUTE for x in raw["backoff_minutes"]) if "backoff_minutes" in raw \
         else DEFAULT_BACKOFF_S
     return WorkerConfig(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -23,7 +23,7 @@ from lmsdata.worker.autoretry import ACTOR
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.notify import deliver
 from lmsdata.worker.release import release_fixed
-from lmsdata.worker.rules import DISTRICT_RULES, evaluate
+from lmsdata.worker.rules import CLUSTER_RULE, DISTRICT_RULES, evaluate, failure_clusters
 from lmsdata.worker.runner import Job
 
 
@@ -73,22 +73,43 @@ def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[]
 
 def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> int:
     """Reconcile the alerts with what the rules find now; returns how many alerts are open."""
+    from lmsdata.queries import FAILED_STATES
     from lmsdata.status import district_rows
 
+    a = config.alerts
     with connect(settings.db_path) as db:
-        rows = with_terms(db, with_history(db, district_rows(db, now=at, thresholds=config.health)), at)
+        rows = with_terms(db, with_history(db, district_rows(db, now=at, thresholds=config.health),
+                                           a.history_window_hours), at)
         found = evaluate(rows, config.thresholds_for, at)
-        reconcile(db, found, rules=list(DISTRICT_RULES), now=at, renotify_hours=config.alerts.renotify_hours,
+        failures = db.query(
+            f"SELECT district_id, last_message, updated_at FROM pushes WHERE state IN "
+            f"({', '.join('?' for _ in FAILED_STATES)}) AND updated_at >= ?",
+            [*FAILED_STATES, iso(at - timedelta(minutes=a.cluster_window_minutes))],
+        )
+        found.update(failure_clusters(failures, min_districts=a.cluster_districts,
+                                      window_minutes=a.cluster_window_minutes, now=at))
+        reconcile(db, found, rules=[*DISTRICT_RULES, CLUSTER_RULE], now=at, renotify_hours=a.renotify_hours,
                   channels=config.channels)
         return int(db.execute("SELECT COUNT(*) FROM alerts WHERE state = 'open'").fetchone()[0])
 
 
-def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add `was_success` (the district's lms_state was 'success' in some earlier pull) for the regression rule."""
+def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]], window_hours: float = 24.0
+                 ) -> list[dict[str, Any]]:
+    """Add what the rules compare with from district_history: `was_success` (lms_state was 'success' in
+    some earlier pull), and over the pulls in the `window_hours` before the newest one, the best matched
+    percentage (`matched_before`) and the fewest unmatched students (`unmatched_before`)."""
     succeeded = {r[0] for r in db.execute(
         "SELECT DISTINCT district_id FROM district_history WHERE lms_state = 'success'"
     ).fetchall()}
-    return [{**row, "was_success": row["id"] in succeeded} for row in rows]
+    before = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT h.district_id, MAX(h.matched_students), MIN(h.unmatched_students) FROM district_history h "
+        "JOIN (SELECT district_id, MAX(pulled_at) AS newest FROM district_history GROUP BY district_id) n "
+        "ON n.district_id = h.district_id WHERE h.pulled_at < n.newest "
+        "AND h.pulled_at >= strftime('%Y-%m-%dT%H:%M:%fZ', n.newest, ?) GROUP BY h.district_id",
+        [f"-{window_hours * 3600:.0f} seconds"],
+    ).fetchall()}
+    return [{**row, "was_success": row["id"] in succeeded, "matched_before": before.get(row["id"], (None,))[0],
+             "unmatched_before": before.get(row["id"], (None, None))[1]} for row in rows]
 
 
 def with_terms(db: sqlite_utils.Database, rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
