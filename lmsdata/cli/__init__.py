@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from lmsdata import __version__
-from lmsdata.cli import backup, cases, invitations, pushes, reconcile, sandbox, sync, worker
+from lmsdata.cli import alerts, backup, cases, invitations, pushes, reconcile, sandbox, sync, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -14,7 +14,7 @@ def cli() -> None:
     """LMS Connect Health: sync Clever LMS Connect state into a local cache and act on it."""
 
 
-for module in (sandbox, sync, pushes, invitations, reconcile, backup, worker, cases):
+for module in (sandbox, sync, pushes, invitations, reconcile, backup, worker, cases, alerts):
     module.register(cli)
 
 

@@ -47,6 +47,7 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
         "reconcile": Job(lambda: reconcile_gradebooks(settings), every(s.reconcile_s)),
         "retention": Job(lambda: trim_old_attempts(settings, now), daily(s.retention_at),
                          first_after=daily(s.retention_at)),
+        "digest": Job(lambda: daily_digest(settings, config, now), daily(s.digest_at), first_after=daily(s.digest_at)),
     }
     backups = backup_settings()
     if backups is not None:
@@ -175,6 +176,13 @@ def trim_old_attempts(settings: Settings, now: Callable[[], datetime]) -> str:
     days = retain_days_from_env()
     result = trim_attempt_bodies(settings.db_path, days, now=now())
     return f"{result.attempts_trimmed} attempt message(s) older than {days} days trimmed"
+
+
+def daily_digest(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
+    from lmsdata.worker.digest import queue_digest
+
+    with connect(settings.db_path) as db:
+        return queue_digest(db, config.channels, now())
 
 
 def deliver_outbox(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
