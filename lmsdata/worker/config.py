@@ -63,6 +63,14 @@ class Channel:
     def receives(self, rule: str) -> bool:
         return "*" in self.rules or rule in self.rules
 
+    @property
+    def display(self) -> str:
+        """Safe to show: the scheme and a masked host ('json://hoo…com'); no path, user, token or query."""
+        scheme, _, rest = self.url.partition("://")
+        host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        shown = host if len(host) <= 6 else f"{host[:3]}…{host[-3:]}"
+        return f"{scheme}://{shown}"
+
 
 @dataclass(frozen=True)
 class WorkerConfig:

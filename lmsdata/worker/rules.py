@@ -151,3 +151,27 @@ def worker_silent(last_activity: datetime | None, *, silent_minutes: float, now:
     if minutes <= silent_minutes:
         return None
     return f"the worker has not been heard from for {minutes:.0f} min (expected within {silent_minutes:g} min)"
+
+
+def describe(health: Thresholds, alerts: Any, overrides: int = 0) -> list[dict[str, str]]:
+    """Every rule with what it checks and its thresholds, for the Alerts page (`alerts` is AlertThresholds)."""
+    window = f"{alerts.history_window_hours:g} h"
+    rows = [
+        ("lms_state_regression", "lms_state is no longer 'success' after having been", "-"),
+        ("stale_lms_sync", "the LMS last synced too long ago", f"stale_sync_hours = {health.stale_sync_hours:g}"),
+        ("matched_below_target", "matched students below the target", f"match_target = {health.match_target:g}%"),
+        ("failed_pushes", "failed grade pushes", f"failed_pushes_alert = {health.failed_pushes_alert}"),
+        ("token_refused", "Clever refused the district's token (or no longer lists it)", "-"),
+        ("term_not_ready", "new-term sections still unmatched after the grace days", "docs/readiness.md"),
+        ("matched_dropped", f"matched students fell from their best in the last {window}",
+         f"match_drop_points = {health.match_drop_points:g}"),
+        ("unmatched_growing", f"unmatched students grew over their fewest in the last {window}",
+         f"unmatched_growth = {health.unmatched_growth}"),
+        (CLUSTER_RULE, "the same error signature in several districts (subject cluster:KEY)",
+         f"cluster_districts = {alerts.cluster_districts} within {alerts.cluster_window_minutes:g} min"),
+        (WORKER_RULE, "no heartbeat from the worker (lmsdata alerts watch; the worker on start)",
+         f"worker_silent_minutes = {alerts.worker_silent_minutes:g}"),
+    ]
+    note = f"; {overrides} district override(s)" if overrides else ""
+    return [{"rule": r, "checks": c, "thresholds": t + (note if t != "-" and r in DISTRICT_RULES else "")}
+            for r, c, t in rows]
