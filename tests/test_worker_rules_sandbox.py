@@ -1,6 +1,7 @@
 """The match-drop and unmatched-growth rules through the sandbox's control plane and real worker syncs:
 Clever unmatches students, a sync opens both alerts (one notification each), they re-notify on schedule,
-and when the students are matched again a sync resolves both."""
+and when the students are matched again a sync resolves both. The same 503 in two districts opens one
+failure-cluster alert, and sending the pushes resolves it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 
 from lmsdata.db import connect
 from lmsdata.health import Thresholds
-from lmsdata.worker.config import Channel, WorkerConfig
-from lmsdata.worker.jobs import sync_and_evaluate
-from tests.push_fixtures import Lab, running_lab
+from lmsdata.pushes import SendPolicy
+from lmsdata.pushes.retry import RetryOptions, retry_pushes
+from lmsdata.worker.config import AlertThresholds, Channel, WorkerConfig
+from lmsdata.worker.jobs import evaluate_rules, sync_and_evaluate
+from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
 
 RULES = ("matched_dropped", "unmatched_growing")
 
@@ -76,3 +79,39 @@ def test_unmatching_students_opens_the_drop_and_growth_alerts_and_matching_them_
     assert _alerts(lab) == [("matched_dropped", "resolved"), ("unmatched_growing", "resolved")]
     assert [k for k in _queued(lab) if k.startswith("resolved")] == ["resolved:matched_dropped",
                                                                      "resolved:unmatched_growing"]
+
+
+def test_the_same_503_in_two_districts_opens_one_cluster_alert_that_resolves_when_the_pushes_are_sent(
+    lab: Lab
+) -> None:
+    config = WorkerConfig(alerts=AlertThresholds(cluster_districts=2),
+                          channels=(Channel("json://127.0.0.1:9/alerts", frozenset({"failure_cluster"})),))
+    failed = []
+    with lab.client() as client:
+        for lms in ("canvas", "schoology"):
+            district = lab.district("success", lms)
+            section = lab.synced_section(district)
+            pusher = lab.pusher(client, policy=SendPolicy(auto_retries=0))
+            assert pusher.create_assignment(district, section["id"], "quiz-1", ASSIGNMENT).ok
+            student = lab.students(section)[0]
+            lab.sandbox.inject(f"/submissions/{student}", status=503, count=1, method="PATCH")
+            result = pusher.push_grade(district, section["id"], "quiz-1", student, {"grade_points": 9})
+            assert result.state == "failed"
+            failed.append(result.push_id)
+
+        at = datetime.now(UTC)  # the pushes' times are the real clock's
+        evaluate_rules(lab.settings, config, at)
+        evaluate_rules(lab.settings, config, at + timedelta(minutes=5))
+        with connect(lab.db_path) as db:
+            [cluster] = db.query("SELECT * FROM alerts WHERE rule = 'failure_cluster'")
+            queued = [r[0] for r in db.execute("SELECT event_key FROM outbox").fetchall()]
+        assert cluster["subject"].startswith("cluster:") and "2 districts failed with the same error" in cluster[
+            "detail"]
+        assert queued == [f"alert:{cluster['id']}:opened"]
+
+        retry_pushes(client, lab.db_path, failed, actor="test", options=RetryOptions(policy=SendPolicy(auto_retries=0)))
+        evaluate_rules(lab.settings, config, at + timedelta(minutes=10))
+    with connect(lab.db_path) as db:
+        [after] = db.query("SELECT * FROM alerts WHERE rule = 'failure_cluster'")
+        queued = [r[0] for r in db.execute("SELECT event_key FROM outbox").fetchall()]
+    assert after["state"] == "resolved" and queued[-1] == f"alert:{cluster['id']}:resolved"
