@@ -5,6 +5,9 @@ interrupted by a kill is not repeated (unless the channel is at-least-once); two
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -165,3 +168,35 @@ def test_an_smtp_sink_as_an_apprise_mailto_channel_gets_each_notification_once(d
         text = sink.messages[0].get_body(("plain",))
         assert text is not None and "grew from 4 to 40" in text.get_content()
         assert all(m["To"] == "ops@example.org" for m in sink.messages)
+
+
+KILLED_SENDER = """
+import os, signal, sys
+from datetime import datetime
+from lmsdata.db import connect
+from lmsdata.worker.config import Channel
+from lmsdata.worker.notify import apprise_send, deliver
+
+def send_then_kill(channel, title, body):
+    assert apprise_send(channel, title, body)
+    os.kill(os.getpid(), signal.SIGKILL)  # after Apprise returned, before the row says sent
+
+with connect(sys.argv[1]) as db:
+    deliver(db, [Channel(sys.argv[2])], datetime.fromisoformat(sys.argv[3]), send=send_then_kill)
+"""
+
+
+def test_a_real_kill_9_inside_the_send_window_delivers_once(db_path: Path, receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    channels = [Channel(url)]
+    with connect(db_path) as db:
+        reconcile(db, {("failed_pushes", "d1"): "3 failed"}, rules=["failed_pushes"], now=NOW, renotify_hours=6,
+                  channels=channels)
+    done = subprocess.run([sys.executable, "-c", KILLED_SENDER, str(db_path), url, NOW.isoformat()],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    with connect(db_path) as db:
+        for minutes in (1, 11, 30):  # the next deliveries, before and after the claim counts as interrupted
+            deliver(db, channels, NOW + timedelta(minutes=minutes))
+        row = next(db.query("SELECT state FROM outbox"))
+    assert len(state.accepted) == 1 and row["state"] == "unknown"

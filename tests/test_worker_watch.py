@@ -75,3 +75,17 @@ def test_a_worker_starting_after_an_unwatched_gap_says_so_and_a_short_restart_sa
     assert "not been heard from for 270 min" in alerts[0]["detail"] and "started again" in alerts[0]["detail"]
     assert [m["title"] for m in state.accepted] == ["Alert: worker_silent (worker)",
                                                    "Resolved: worker_silent (worker)"]
+
+
+def test_the_watch_command_opens_the_alert_for_a_worker_that_stopped_long_ago(db_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lmsdata.cli import cli
+
+    long_ago = [datetime.now(UTC) - timedelta(hours=3)]
+    _ran_once_and_stopped(db_path, long_ago, WorkerConfig())
+    watched = CliRunner().invoke(cli, ["alerts", "watch", "--db", str(db_path)])
+    assert watched.exit_code == 0, watched.output
+    assert "the worker has not been heard from for 180 min" in watched.output
+    listed = CliRunner().invoke(cli, ["alerts", "list", "--db", str(db_path), "--state", "open", "--format", "csv"])
+    assert "worker_silent,worker" in listed.output
