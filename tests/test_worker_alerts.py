@@ -200,3 +200,17 @@ def test_a_real_kill_9_inside_the_send_window_delivers_once(db_path: Path, recei
             deliver(db, channels, NOW + timedelta(minutes=minutes))
         row = next(db.query("SELECT state FROM outbox"))
     assert len(state.accepted) == 1 and row["state"] == "unknown"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("json://hooks.example.com/s3cr3t", "json://hoo…com"),
+    ("mailtos://user:p4ss@mail.example.org?to=ops@example.org", "mailtos://mai…org"),
+    ("slack://T000/B000/XXXXSECRET", "slack://…"),  # Slack's first "host" part is a token
+    ("json://127.0.0.1:8080/hook?token=abc", "json://127…080"),
+])  # fmt: skip
+def test_a_channel_is_shown_as_scheme_and_masked_host_only(url: str, shown: str) -> None:
+    from lmsdata.worker.config import parse_worker_config
+
+    channel = parse_worker_config({"channels": [{"url": url, "at_least_once": True}]}).channels[0]
+    assert channel.display == shown and channel.at_least_once
+    assert not any(secret in channel.display for secret in ("s3cr3t", "p4ss", "SECRET", "T000", "token", "user"))

@@ -68,7 +68,8 @@ class Channel:
         """Safe to show: the scheme and a masked host ('json://hoo…com'); no path, user, token or query."""
         scheme, _, rest = self.url.partition("://")
         host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
-        shown = host if len(host) <= 6 else f"{host[:3]}…{host[-3:]}"
+        # A short "host" may be a token (slack://TokenA/...): then nothing of it is shown.
+        shown = f"{host[:3]}…{host[-3:]}" if len(host) > 8 else "…"
         return f"{scheme}://{shown}"
 
 
