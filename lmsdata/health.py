@@ -71,6 +71,7 @@ class Thresholds:
     stuck_setup_days: float = 7.0  # days in a setup state before it counts as stuck
     failed_pushes_alert: int = 1  # this many failed grade pushes need someone's attention
     match_drop_points: float = 5.0  # a fall of more than this many points is a transition
+    unmatched_growth: int = 10  # this many more unmatched students than earlier in the day: an alert
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -96,6 +97,7 @@ _THRESHOLD_RANGE: dict[str, tuple[float, str]] = {
     "stuck_setup_days": (365, "days"),
     "failed_pushes_alert": (1_000_000, "failed pushes"),
     "match_drop_points": (100, "percentage points"),
+    "unmatched_growth": (10_000_000, "students"),
 }
 
 

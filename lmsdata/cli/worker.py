@@ -58,9 +58,15 @@ def worker_group(ctx: click.Context, config_path: Path | None, wait: bool, tick:
 
     settings = clever_settings(db_path, sandbox_url, "worker")
     config = load_worker_config(config_path or os.environ.get("LMSDATA_WORKER_CONFIG") or None)
+    from lmsdata.worker.watch import worker_started
+
+    def started(last: datetime | None) -> None:
+        worker_started(settings.db_path, last, _now(), silent_minutes=config.alerts.worker_silent_minutes,
+                       renotify_hours=config.alerts.renotify_hours, channels=config.channels)
+
     stop = threading.Event()
     worker = Worker(settings.db_path, build_jobs(settings, config, _now, stop), now=_now, lease_s=config.lease_s,
-                    stop=stop)
+                    stop=stop, on_start=started)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
     told = False

@@ -49,6 +49,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/invitations.py", "Invitations", "invitations", ":material/mail:"),
     ("pages/audit.py", "Audit log", "audit", ":material/fact_check:"),
     ("pages/readiness.py", "Term readiness", "readiness", ":material/event_available:"),
+    ("pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
 )
 
 

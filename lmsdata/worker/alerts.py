@@ -2,6 +2,8 @@
 
 `reconcile` takes what the rules found this cycle and is the one place that opens, re-notifies and
 resolves; each of those is an event queued in the outbox for the channels that receive its rule.
+An operator can acknowledge an alert (no more re-notifications; its resolution still notifies) or
+snooze it until a time (no re-notification before then); both are checked and audited here.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
+from lmsdata.access import Actor, Permission
+from lmsdata.audit import authorize, record
+from lmsdata.db import bump_data_version, connect
 from lmsdata.pushes.log import iso, parse_time, write_transaction
 from lmsdata.redact import redact
 from lmsdata.worker.config import Channel
@@ -74,3 +81,69 @@ def _queue(db: sqlite_utils.Database, event_key: str, rule: str, title: str, bod
                 "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
                 [event_key, channel_key(channel), redact(title), redact(body), iso(now), iso(now)],
             )
+
+
+class AlertError(ValueError):
+    """An alert that cannot be acknowledged or snoozed as asked; the message says why."""
+
+
+STATES = ("open", "resolved")
+
+
+def list_alerts(
+    db: sqlite_utils.Database, *, state: str | None = None, rule: str | None = None, subject: str | None = None,
+    alert_id: int | None = None, limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Alerts newest first, optionally filtered (open ones before resolved ones)."""
+    where, args = [], []
+    for column, value in (("state", state), ("rule", rule), ("subject", subject), ("id", alert_id)):
+        if value not in (None, ""):
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = "SELECT * FROM alerts" + (f" WHERE {' AND '.join(where)}" if where else "")
+    return list(db.query(sql + " ORDER BY state = 'resolved', opened_at DESC, id DESC LIMIT ?", [*args, limit]))
+
+
+def acknowledge(db_path: str | Path, actor: Actor, alert_id: int, now: datetime) -> None:
+    """Someone is on it: no more re-notifications for this alert (its resolution still notifies)."""
+    _change(db_path, actor, "alert-ack", alert_id, now, acked_by=None, acked_at=iso(now))
+
+
+def snooze(db_path: str | Path, actor: Actor, alert_id: int, until: datetime, now: datetime) -> None:
+    """No re-notification before `until` (then the usual schedule resumes); resolution still notifies."""
+    if until <= now:
+        raise AlertError(f"Snooze until a time in the future; {iso(until)} is not after {iso(now)}.")
+    _change(db_path, actor, "alert-snooze", alert_id, now, snoozed_until=iso(until))
+
+
+def _change(db_path: str | Path, actor: Actor, action: str, alert_id: int, now: datetime, **fields: Any) -> None:
+    target = f"alert:{alert_id}"
+    name = authorize(db_path, actor, Permission.CASEWORK, action=action, target=target,
+                     params={k: v for k, v in fields.items() if v is not None})
+    if "acked_by" in fields:
+        fields["acked_by"] = name
+    why = None
+    with connect(db_path) as db, write_transaction(db):
+        rows = list(db.query("SELECT state FROM alerts WHERE id = ?", [alert_id]))
+        if not rows or rows[0]["state"] != "open":
+            why = "does not exist" if not rows else "is already resolved"
+            record(db, actor=name, action=action, target=target, outcome="failed", params=fields,
+                   detail=f"alert {alert_id} {why}")
+        else:
+            sets = ", ".join(f"{column} = ?" for column in fields)
+            db.execute(f"UPDATE alerts SET {sets} WHERE id = ?", [*fields.values(), alert_id])
+            record(db, actor=name, action=action, target=target, outcome="ok", params=fields)
+            bump_data_version(db)
+    if why:
+        raise AlertError(f"Alert {alert_id} {why}; only an open alert can be acknowledged or snoozed.")
+
+
+def worker_reconcile(
+    db: sqlite_utils.Database, detail: str | None, *, now: datetime, renotify_hours: float,
+    channels: Sequence[Channel],
+) -> None:
+    """The worker-silent alert alone: open (or keep open) with `detail`, or resolve when None."""
+    from lmsdata.worker.rules import WORKER_RULE, WORKER_SUBJECT
+
+    found = {(WORKER_RULE, WORKER_SUBJECT): detail} if detail else {}
+    reconcile(db, found, rules=[WORKER_RULE], now=now, renotify_hours=renotify_hours, channels=channels)

@@ -46,17 +46,32 @@ class AlertThresholds:
     cluster_districts: int = 3              # the same error in this many districts ...
     cluster_window_minutes: float = 60.0    # ... within this window is likely an outage
     worker_silent_minutes: float = 60.0     # no heartbeat for this long: the worker was silent
+    history_window_hours: float = 24.0      # match drop / unmatched growth compare with the pulls this far back
 
 
 @dataclass(frozen=True)
 class Channel:
-    """One notification URL (Apprise syntax) and the rules it receives ('*' for all, 'digest' for the digest)."""
+    """One notification URL (Apprise syntax) and the rules it receives ('*' for all, 'digest' for the digest).
+
+    `at_least_once`: a send interrupted by a kill is sent again (for receivers that drop duplicates);
+    by default it is marked `unknown` and not repeated (docs/worker.md, "Delivery").
+    """
 
     url: str = field(repr=False)
     rules: frozenset[str] = frozenset({"*"})
+    at_least_once: bool = False
 
     def receives(self, rule: str) -> bool:
         return "*" in self.rules or rule in self.rules
+
+    @property
+    def display(self) -> str:
+        """Safe to show: the scheme and a masked host ('json://hoo…com'); no path, user, token or query."""
+        scheme, _, rest = self.url.partition("://")
+        host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        # A short "host" may be a token (slack://TokenA/...): then nothing of it is shown.
+        shown = f"{host[:3]}…{host[-3:]}" if len(host) > 8 else "…"
+        return f"{scheme}://{shown}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ def parse_worker_config(raw: Mapping[str, Any], *, health: Thresholds | None = N
         if "://" not in url:
             raise ConfigError(f"channels[{i}].url must be an Apprise URL such as json://host/path or mailto://...")
         register_secret(url)
-        channels.append(Channel(url, frozenset(entry.get("rules", ["*"]))))
+        channels.append(Channel(url, frozenset(entry.get("rules", ["*"])), bool(entry.get("at_least_once", False))))
     backoff = tuple(float(x) * MINUTE for x in raw["backoff_minutes"]) if "backoff_minutes" in raw \
         else DEFAULT_BACKOFF_S
     return WorkerConfig(

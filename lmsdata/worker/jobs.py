@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -24,7 +24,7 @@ from lmsdata.worker.autoretry import ACTOR
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.notify import deliver
 from lmsdata.worker.release import release_fixed
-from lmsdata.worker.rules import DISTRICT_RULES, evaluate
+from lmsdata.worker.rules import CLUSTER_RULE, DISTRICT_RULES, evaluate, failure_clusters
 from lmsdata.worker.runner import Job
 
 
@@ -50,6 +50,7 @@ def build_jobs(settings: Settings, config: WorkerConfig, now: Callable[[], datet
         "reconcile": Job(lambda: reconcile_gradebooks(settings), every(s.reconcile_s)),
         "retention": Job(lambda: trim_old_attempts(settings, now), daily(s.retention_at),
                          first_after=daily(s.retention_at)),
+        "digest": Job(lambda: daily_digest(settings, config, now), daily(s.digest_at), first_after=daily(s.digest_at)),
     }
     backups = backup_settings()
     if backups is not None:
@@ -94,22 +95,45 @@ def sync_and_evaluate(settings: Settings, config: WorkerConfig, now: Callable[[]
 
 def evaluate_rules(settings: Settings, config: WorkerConfig, at: datetime) -> int:
     """Reconcile the alerts with what the rules find now; returns how many alerts are open."""
+    from lmsdata.queries import FAILED_STATES
     from lmsdata.status import district_rows
 
+    a = config.alerts
     with connect(settings.db_path) as db:
-        rows = with_terms(db, with_history(db, district_rows(db, now=at, thresholds=config.health)), at)
+        rows = with_terms(db, with_history(db, district_rows(db, now=at, thresholds=config.health),
+                                           a.history_window_hours), at)
         found = evaluate(rows, config.thresholds_for, at)
-        reconcile(db, found, rules=list(DISTRICT_RULES), now=at, renotify_hours=config.alerts.renotify_hours,
+        failures = db.query(
+            f"SELECT district_id, last_message, updated_at FROM pushes WHERE state IN "
+            f"({', '.join('?' for _ in FAILED_STATES)}) AND updated_at >= ?",
+            [*FAILED_STATES, iso(at - timedelta(minutes=a.cluster_window_minutes))],
+        )
+        found.update(failure_clusters(failures, min_districts=a.cluster_districts,
+                                      window_minutes=a.cluster_window_minutes, now=at))
+        reconcile(db, found, rules=[*DISTRICT_RULES, CLUSTER_RULE], now=at, renotify_hours=a.renotify_hours,
                   channels=config.channels)
         return int(db.execute("SELECT COUNT(*) FROM alerts WHERE state = 'open'").fetchone()[0])
 
 
-def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add `was_success` (the district's lms_state was 'success' in some earlier pull) for the regression rule."""
+def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]], window_hours: float = 24.0
+                 ) -> list[dict[str, Any]]:
+    """Add what the rules compare with from district_history: `was_success` (lms_state was 'success' in
+    some earlier pull), and over the pulls in the `window_hours` before the newest one, the best matched
+    percentage (`matched_before`) and the fewest unmatched students (`unmatched_before`)."""
+    # Per district through the (district_id, pulled_at) index: a scan of the whole history took seconds
+    # on a month of 15-minute pulls (bench/alerts.py). The newest pull is the district's last_pulled_at.
     succeeded = {r[0] for r in db.execute(
-        "SELECT DISTINCT district_id FROM district_history WHERE lms_state = 'success'"
+        "SELECT d.id FROM districts d WHERE EXISTS (SELECT 1 FROM district_history h "
+        "WHERE h.district_id = d.id AND h.lms_state = 'success')"
     ).fetchall()}
-    return [{**row, "was_success": row["id"] in succeeded} for row in rows]
+    before = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT d.id, MAX(h.matched_students), MIN(h.unmatched_students) FROM districts d "
+        "JOIN district_history h ON h.district_id = d.id AND h.pulled_at < d.last_pulled_at "
+        "AND h.pulled_at >= strftime('%Y-%m-%dT%H:%M:%fZ', d.last_pulled_at, ?) GROUP BY d.id",
+        [f"-{window_hours * 3600:.0f} seconds"],
+    ).fetchall()}
+    return [{**row, "was_success": row["id"] in succeeded, "matched_before": before.get(row["id"], (None,))[0],
+             "unmatched_before": before.get(row["id"], (None, None))[1]} for row in rows]
 
 
 def with_terms(db: sqlite_utils.Database, rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
@@ -175,6 +199,13 @@ def trim_old_attempts(settings: Settings, now: Callable[[], datetime]) -> str:
     days = retain_days_from_env()
     result = trim_attempt_bodies(settings.db_path, days, now=now())
     return f"{result.attempts_trimmed} attempt message(s) older than {days} days trimmed"
+
+
+def daily_digest(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:
+    from lmsdata.worker.digest import queue_digest
+
+    with connect(settings.db_path) as db:
+        return queue_digest(db, config.channels, now())
 
 
 def deliver_outbox(settings: Settings, config: WorkerConfig, now: Callable[[], datetime]) -> str:

@@ -29,8 +29,10 @@ class Job:
 
 class Worker:
     def __init__(self, db_path: str | Path, jobs: Mapping[str, Job], *, now: Callable[[], datetime],
-                 lease_s: float = 120.0, owner: str | None = None, stop: threading.Event | None = None) -> None:
+                 lease_s: float = 120.0, owner: str | None = None, stop: threading.Event | None = None,
+                 on_start: Callable[[datetime | None], object] | None = None) -> None:
         self.db_path = db_path
+        self.on_start = on_start  # called with the previous worker's last sign of life once the lease is ours
         self.jobs = jobs
         self.now = now
         self.lease_s = lease_s
@@ -39,10 +41,15 @@ class Worker:
 
     def start(self) -> None:
         """Take the lease (LeaseHeld if another worker runs) and plan jobs that never ran."""
+        from lmsdata.worker.watch import last_activity
+
         with connect(self.db_path) as db:
+            last = last_activity(db)
             lease.acquire(db, self.owner, self.now(), self.lease_s)
             for name, job in self.jobs.items():
                 schedule.plan_first(db, name, job.first_after(self.now()) if job.first_after else self.now())
+        if self.on_start is not None:
+            self.on_start(last)
 
     def cycle(self) -> list[str]:
         """Run every due job once, in order, each with a heartbeat first; returns the names run."""
