@@ -171,10 +171,16 @@ class Health(_Labelled):
 _URGENCY = {s.name: i for i, s in enumerate(STATUSES)}
 
 
+def is_connected(row: Mapping[str, Any]) -> bool:
+    """The one meaning of "connected": the district has LMS Connect, in any lms_state (fully set up,
+    still matching, pending or in error); a district Clever reports no lms_state for has never connected."""
+    return bool((row.get("lms_state") or "").strip())
+
+
 def healthy_share(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
     """(healthy, connected) over status rows (`lms_state`, `health`): the Overview's "Healthy" counts
-    only districts with LMS Connect set up, so districts never connected do not dilute it."""
-    connected = [r for r in rows if (r.get("lms_state") or "").strip()]
+    only connected districts (`is_connected`), so districts never connected do not dilute it."""
+    connected = [r for r in rows if is_connected(r)]
     return sum(r.get("health") == "healthy" for r in connected), len(connected)
 
 
@@ -260,8 +266,9 @@ def _sync_error_findings(row: Mapping[str, Any]) -> list[Reason]:
             "sync_error",
             "stale",
             "partner",
-            "Our last pull of this district failed: run `lmsdata sync --district "
-            f"{row.get('id', 'ID')}` and, if it fails again, send the error to our engineers.",
+            # our own next steps are plain text (table cells and escaped text show backticks as they are)
+            "Our last pull of this district failed: run 'lmsdata sync --district "
+            f"{row.get('id', 'ID')}' and, if it fails again, send the error to our engineers.",
             f"The last pull from Clever failed: {short}",
         )
     ]
@@ -372,7 +379,7 @@ def _not_connected(row: Mapping[str, Any]) -> Reason:
         "not_connected",
         "not_connected",
         "partner",
-        f"Send the district an LMS Connect invitation (`lmsdata invite {row.get('id', 'ID')}` "
+        f"Send the district an LMS Connect invitation ('lmsdata invite {row.get('id', 'ID')}' "
         "or the Invitations page).",
         reason,
     )

@@ -28,7 +28,8 @@ def render(ctx: Context) -> None:
     if rows.empty:
         widgets.empty("No entry matches these filters.")
         return
-    st.dataframe(rows, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})
+    shown, labels = widgets.readable(rows, ctx.now, {"detail": st.column_config.TextColumn("Detail", width="large")})
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

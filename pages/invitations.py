@@ -78,12 +78,11 @@ def listing(ctx: Context) -> None:
     may_act = ctx.can(Permission.INVITE)
     if may_act:
         st.caption("Select an invitation to resend or cancel it.")
-    event = st.dataframe(
+    table, labels = widgets.readable(
         shown[["id", "district_name", "email", "state", "sent_at", "expires_at", "accepted_at", "cancelled_at",
-               "error", "actor", "resent_from", "replaced_by"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key=widgets.selection_key(TABLE_KEY),
-        column_config={"district_name": "District"},
-    )
+               "error", "actor", "resent_from", "replaced_by"]], ctx.now, {"id": "Invitation", "email": "To"})
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=widgets.selection_key(TABLE_KEY), column_config=labels)
     selected = widgets.selected_rows(event)
     if selected and may_act:
         row = shown.iloc[selected[0]]
@@ -115,7 +114,8 @@ def inbound(ctx: Context) -> None:
         return
     st.caption("These districts asked to connect (lms_state pending_authorization): approve them in the Clever App "
                "Dashboard, then the next sync shows them connecting.")
-    st.dataframe(rows, hide_index=True)
+    shown, labels = widgets.readable(rows, ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def demo_mailbox(ctx: Context) -> None:

@@ -35,29 +35,35 @@ def render(ctx: Context) -> None:
     if groups.empty:
         widgets.empty("No failed grade pushes: every grade that was pushed reached Clever. Nothing to do.")
         return
-    summary(groups)
+    summary(ctx, groups)
     clusters(ctx)
     listing(ctx, groups)
 
 
-def summary(groups: pd.DataFrame) -> None:
+def summary(ctx: Context, groups: pd.DataFrame) -> None:
     total, ready = int(groups["pushes"].sum()), int(groups["ready"].sum())
     cols = st.columns(3)
     cols[0].metric("Failed or unknown", f"{total:,}")
     cols[1].metric("Look ready to retry", f"{ready:,}", help="The cache says the blocking condition is gone; "
                    "the retry checks again with Clever before sending.")
-    cols[2].metric("Categories", len(groups))
+    cols[2].metric("Categories", groups["category"].nunique())
     st.subheader("By category and owner")
+    st.caption("The owner is whoever unblocks the pushes now (the readiness check's, as in the list below): a grade "
+               "waiting on a blocked create belongs to whoever unblocks the create, a push that looks ready is ours.")
     view = groups.assign(
         label=groups["category"].map(lambda c: category(c).label if category(c) else c),
-        owner=groups["category"].map(lambda c: widgets.owner_label(category(c).owner) if category(c) else "?"),
-        next_step=groups["category"].map(lambda c: category(c).next_step if category(c) else ""),
+        owner=groups["owner"].map(widgets.owner_label),
+        next_step=[step or (category(c).next_step if category(c) else "")
+                   for c, step in zip(groups["category"], groups["next_step"], strict=True)],
     )
+    shown, times = widgets.with_times(view[["label", "owner", "pushes", "ready", "districts", "next_step", "oldest",
+                                            "newest"]], {"oldest": "Oldest", "newest": "Newest"}, ctx.now)
     st.dataframe(
-        view[["label", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]],
+        shown,
         hide_index=True,
-        column_config={"label": "Category", "owner": "Owner", "next_step": st.column_config.TextColumn(
-            "Next step", width="large")},
+        column_config={"label": "Category", "owner": "Owner", "pushes": "Pushes", "ready": "Look ready",
+                       "districts": "Districts",
+                       "next_step": st.column_config.TextColumn("Next step", width="large"), **times},
     )
 
 
@@ -71,11 +77,15 @@ def clusters(ctx: Context) -> None:
         scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
     )
-    st.dataframe(
+    shown, times = widgets.with_times(
         view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
-              "district_ids"]],
+              "district_ids"]], {"first_seen": "First seen", "last_seen": "Last seen"}, ctx.now)
+    st.dataframe(
+        shown,
         hide_index=True,
-        column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation"},
+        column_config={"error": "Error", "last_status": "HTTP", "lms_types": "LMS", "kind": "Operation",
+                       "pushes": "Pushes", "districts": "Districts", "scope": "Points at",
+                       "district_ids": "District IDs", **times},
     )
 
 
@@ -92,10 +102,11 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     st.subheader("Pushes")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
     c1, c2, c3 = st.columns([3, 3, 2])
-    links.seed("pushes_category", "category", many=True, choices=groups["category"])
+    slugs = list(dict.fromkeys(groups["category"]))  # one row per category and owner: each category once
+    links.seed("pushes_category", "category", many=True, choices=slugs)
     links.seed("pushes_district", "district", many=True, choices=names)
     links.seed("pushes_ready_only", "ready", flag=True)
-    categories = tuple(c1.multiselect("Category", list(groups["category"]), key="pushes_category",
+    categories = tuple(c1.multiselect("Category", slugs, key="pushes_category",
                                       format_func=lambda c: category(c).label if category(c) else c))
     district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
     ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
@@ -123,14 +134,15 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "Waits on": rows["waits_on_push"].map(lambda p: "" if pd.isna(p) else f"pushes?push={int(p)}"),
             "Clever said": rows["last_message"],
             "Attempts": rows["attempts"],
-            "Last attempt": rows["updated_at"],
+            "updated_at": rows["updated_at"],
         }
     )
+    view, times = widgets.with_times(view, {"updated_at": "Last attempt"}, ctx.now)
     st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
                "retry them or to see their attempts")
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row",
                          key=widgets.selection_key(TABLE_KEY),
-                         column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS),
+                         column_config={**times, "Ready": widgets.pill_column("Ready", widgets.READY_COLOURS),
                                         "Waits on": st.column_config.LinkColumn(
                                             display_text=r"\?push=(\d+)", help="The push this one waits on")})
     picked = [i for i in widgets.selected_rows(event) if i < len(rows)]

@@ -20,7 +20,7 @@ def render(ctx: Context) -> None:
     st.title("Sync log")
     if ctx.can(Permission.SYNC):
         sync_all(ctx)
-    runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "lms_state changes"])
+    runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "LMS state changes"])
     with runs_tab:
         runs(ctx)
     with events_tab:
@@ -45,11 +45,11 @@ def runs(ctx: Context) -> None:
         widgets.empty("No sync has run yet. Press **Sync all now**, or run `lmsdata sync --full`.")
         return
     st.caption("Select a run to see each district's outcome.")
-    event = st.dataframe(
+    shown, labels = widgets.readable(
         found[["id", "outcome", "mode", "started_at", "finished_at", "districts_total", "districts_failed", "requests",
-               "records", "actor", "error"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
-    )
+               "records", "actor", "error"]], ctx.now, {"id": "Run", "districts_total": "Districts"})
+    event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
+                         column_config=labels)
     rows = widgets.selected_rows(event)
     run_id = int(found.iloc[rows[0]]["id"]) if rows else int(found.iloc[0]["id"])
     st.markdown(f"**Run #{run_id}, per district**")
@@ -64,7 +64,8 @@ def runs(ctx: Context) -> None:
     elif not failed.empty:
         stopped = " (it was interrupted)" if state == "interrupted" else ""
         st.warning(f"{len(failed)} district(s) did not sync in this run{stopped}; the reason is in the error column.")
-    st.dataframe(per_district.drop(columns=["run_id"]), hide_index=True)
+    shown, labels = widgets.readable(per_district.drop(columns=["run_id"]), ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def events(ctx: Context) -> None:
@@ -75,7 +76,8 @@ def events(ctx: Context) -> None:
     st.caption(f"The newest {len(found):,} events")
     if not privacy.bulk_toggle(ctx, "Clever events: previous attributes of users", key="events_unmasked"):
         found = found.assign(previous_attributes=found["previous_attributes"].map(mask_json_fields))
-    st.dataframe(found, hide_index=True)
+    shown, labels = widgets.readable(found, ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def changes(ctx: Context) -> None:
@@ -85,13 +87,12 @@ def changes(ctx: Context) -> None:
         widgets.empty("No change in any district's LMS state or matching yet: they show up after the second sync.")
         return
     names = loaders.district_names(ctx.db_path, ctx.data_version)
-    st.dataframe(
+    shown, labels = widgets.readable(
         pd.DataFrame(
             [{"when": c.at, "district": names.get(c.district_id, c.district_id), "change": c.summary,
               "worse": "yes" if c.regression else "", "district_id": c.district_id} for c in reversed(found)]
-        ),
-        hide_index=True,
-    )
+        ), ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

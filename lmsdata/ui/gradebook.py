@@ -28,7 +28,8 @@ def summary(ctx: Context, district_id: str) -> None:
     if not found["reconciled_at"]:
         st.caption(NOT_YET)
         return
-    st.caption(f"Read back from the LMS {widgets.age(found['reconciled_at'], ctx.now)} · details on the Gradebook page")
+    st.caption(f"Read back from the LMS {widgets.age(found['reconciled_at'], ctx.now)} · details on the Gradebook page",
+               help=widgets.when(found["reconciled_at"]) or None)
     for column, state in zip(st.columns(len(STATES)), STATES, strict=True):
         column.metric(LABELS[state], found["counts"][state])
 
@@ -46,7 +47,8 @@ def page(ctx: Context) -> None:
     if counts.empty:
         widgets.empty(NOT_YET)
     else:
-        st.dataframe(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS), hide_index=True)
+        shown, labels = widgets.readable(counts.drop(columns=["district_id", "section_id"]), ctx.now, LABELS)
+        st.dataframe(shown, hide_index=True, column_config=labels)
         students(ctx, district_id)
     identities(duplicates)
 
@@ -63,7 +65,8 @@ def students(ctx: Context, district_id: str | None) -> None:
         widgets.empty("No student rows in these states.")
     else:
         shown = privacy.mask_students(rows, everything=unmasked)
-        st.dataframe(shown.drop(columns=["student_email", "district_id"]), hide_index=True)
+        table, labels = widgets.readable(shown.drop(columns=["student_email", "district_id"]), ctx.now)
+        st.dataframe(table, hide_index=True, column_config=labels)
     st.download_button("Download teacher edits (JSON Lines)", exported.getvalue(), "teacher-edits.jsonl",
                        mime="application/x-ndjson", key="gradebook_export")  # fmt: skip
     if rows.empty or not ctx.can(Permission.RETRY):
@@ -86,5 +89,5 @@ def identities(duplicates: list) -> None:  # type: ignore[type-arg]
         st.caption("No two users of these districts look like the same person.")
         return
     st.caption("Grades to these students are held until an operator runs `lmsdata gradebook confirm-identity`.")
-    st.dataframe(pd.DataFrame([{"district": d.district_id, "users": ", ".join(d.user_ids), "why": d.reason}
+    st.dataframe(pd.DataFrame([{"District": d.district_id, "Users": ", ".join(d.user_ids), "Why": d.reason}
                                for d in duplicates]), hide_index=True)  # fmt: skip
