@@ -6,7 +6,7 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.invitations import can_invite
-from lmsdata.ui import actions, confirm, loaders, safe, widgets
+from lmsdata.ui import actions, confirm, links, loaders, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -73,7 +73,10 @@ def listing(ctx: Context) -> None:
     if rows.empty:
         widgets.empty("No invitation sent yet. Invite a district that is not connected with the form above.")
         return
-    states = st.multiselect("State", sorted(rows["state"].unique()), key="invitations_state")
+    state_choices = sorted(rows["state"].unique())
+    links.seed("invitations_state", "state", many=True, choices=state_choices)
+    states = st.multiselect("State", state_choices, key="invitations_state")
+    links.keep("state", states)
     shown = rows[rows["state"].isin(states)] if states else rows
     may_act = ctx.can(Permission.INVITE)
     if may_act:

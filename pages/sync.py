@@ -9,7 +9,7 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.sync import run_state, sync_in_progress
-from lmsdata.ui import actions, budget, confirm, loaders, privacy, widgets
+from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -51,7 +51,8 @@ def runs(ctx: Context) -> None:
     event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
                          column_config=labels)
     rows = widgets.selected_rows(event)
-    run_id = int(found.iloc[rows[0]]["id"]) if rows else int(found.iloc[0]["id"])
+    run_id = int(found.iloc[rows[0]]["id"]) if rows else linked_run(found)
+    links.keep("run", run_id, default=int(found.iloc[0]["id"]))  # `?run=ID`: a ticket can point at one run
     st.markdown(f"**Run #{run_id}, per district**")
     per_district = loaders.sync_run_districts(ctx.db_path, ctx.data_version, run_id=run_id)
     if per_district.empty:
@@ -66,6 +67,13 @@ def runs(ctx: Context) -> None:
         st.warning(f"{len(failed)} district(s) did not sync in this run{stopped}; the reason is in the error column.")
     shown, labels = widgets.readable(per_district.drop(columns=["run_id"]), ctx.now)
     st.dataframe(shown, hide_index=True, column_config=labels)
+
+
+def linked_run(found: pd.DataFrame) -> int:
+    """The run `?run=ID` names when it is one of those listed, else the newest."""
+    wanted = st.query_params.get("run", "")
+    listed = {int(i) for i in found["id"]}
+    return int(wanted) if wanted.isdigit() and len(wanted) < 19 and int(wanted) in listed else int(found.iloc[0]["id"])
 
 
 def events(ctx: Context) -> None:

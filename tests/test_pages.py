@@ -447,3 +447,88 @@ def test_a_district_without_an_lms_does_not_say_its_sections_are_synced(cache: P
     assert "No LMS is connected yet, so no section is synced" in texts(at)
     synced = open_page("district", district="d-healthy")
     assert "Every section is synced in the LMS." in texts(synced)
+
+
+def reopen(at: AppTest, page: str) -> AppTest:
+    """The URL `at` shows now, opened in a new session (a colleague clicking the copied link)."""
+    fresh = app()
+    fresh.run()
+    fresh.switch_page(f"pages/{page}.py")
+    for key in at.query_params:
+        fresh.query_params[key] = at.query_params[key]
+    fresh.run()
+    assert_no_error(fresh)
+    return fresh
+
+
+def test_unmatched_filters_and_search_live_in_the_url(cache: Path) -> None:
+    at = open_page("unmatched")
+    at.multiselect(key="unmatched_district").set_value(["d-below"]).run()
+    at.multiselect(key="unmatched_school").set_value(["d-below-sch"]).run()
+    at.multiselect(key="unmatched_role").set_value(["student"]).run()
+    at.text_input(key="unmatched_search").input("S201").run()
+    assert [at.query_params[p] for p in ("district", "role", "q")] in (
+        [["d-below"], ["student"], ["S201"]], ["d-below", "student", "S201"])
+    again = reopen(at, "unmatched")
+    assert list(table(again, 0)["last_name"]) == list(table(at, 0)["last_name"]) == ["T."]
+    assert again.multiselect(key="unmatched_school").value == ["d-below-sch"]
+    assert again.multiselect(key="unmatched_role").value == ["student"]
+    at.multiselect(key="unmatched_role").set_value(["student", "teacher"]).run()
+    assert "role" not in at.query_params  # the default stays out of the URL
+
+
+def test_audit_and_invitation_filters_live_in_the_url(cache: Path) -> None:
+    at = open_page("audit")
+    at.multiselect(key="audit_action").set_value(["invite"]).run()
+    at.text_input(key="audit_search").input("nothing-like-this").run()
+    again = reopen(at, "audit")
+    assert again.multiselect(key="audit_action").value == ["invite"]
+    assert "No entry matches" in texts(again)
+    invitations = open_page("invitations")
+    invitations.multiselect(key="invitations_state").set_value(["sent"]).run()
+    assert reopen(invitations, "invitations").multiselect(key="invitations_state").value == ["sent"]
+
+
+def test_a_sync_run_link_opens_that_run(cache: Path) -> None:
+    with connect(cache) as db:
+        db.table("sync_runs").insert({"id": 2, "started_at": at_time(minutes=1), "finished_at": at_time(minutes=1),
+                                      "mode": "incremental", "outcome": "success", "districts_total": 0,
+                                      "districts_failed": 0, "requests": 0, "records": 0, "actor": "cli"})
+        bump_data_version(db)
+    at = open_page("sync", run="1")
+    assert "**Run #1, per district**" in "\n".join(m.value for m in at.markdown)
+    at = open_page("sync")
+    assert "**Run #2, per district**" in "\n".join(m.value for m in at.markdown)
+    assert "run" not in at.query_params  # the newest run is the default
+
+
+def test_times_are_relative_with_the_exact_local_time_beside(cache: Path) -> None:
+    pushes = open_page("pushes")
+    rows = table(pushes, 2)
+    assert rows["updated_at"].str.fullmatch(r"just now|\d+ (min|h|days) ago").all()  # "Last attempt", not ISO
+    assert rows["updated_at__local"].notna().all()
+    labels = column_labels(pushes, 2)
+    assert (labels["updated_at"], labels["updated_at__local"]) == ("Last attempt", "Last attempt (local)")
+    overview = table(open_page())
+    lakeview = overview.set_index("District").loc["Lakeview Public Schools"]
+    assert lakeview["last_lms_sync"] == "9 days ago" and lakeview["last_pulled_at"] == "5 min ago"
+    assert overview.set_index("District").loc["Cedar Falls District", "last_lms_sync"] == ""  # empty, not "None"
+    runs = open_page("sync")
+    assert table(runs, 0)["started_at"].str.endswith("ago").all()
+
+
+def column_labels(at: AppTest, index: int) -> dict[str, str]:
+    """Each column's header as the browser shows it (its column_config label, else its name)."""
+    config = json.loads(at.dataframe[index].proto.columns or "{}")
+    frame = table(at, index)
+    return {c: (config.get(f"col:name:{c}") or config.get(c) or {}).get("label") or c for c in frame.columns}
+
+
+@pytest.mark.parametrize("page", ["overview", "pushes", "sync", "audit", "invitations", "unmatched", "district"])
+def test_no_table_header_is_a_raw_column_name(cache: Path, page: str) -> None:
+    at = open_page(None if page == "overview" else page, **({"district": "d-below"} if page == "district" else {}))
+    assert len(at.dataframe) > 0
+    for index in range(len(at.dataframe)):
+        raw = [label for label in column_labels(at, index).values() if "_" in label or label != label.strip()
+               or (label[:1].islower() and label[:1].isalpha())]
+        assert not raw, (page, index, raw)

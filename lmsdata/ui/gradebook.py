@@ -12,11 +12,12 @@ from lmsdata.db import connect
 from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
 from lmsdata.gradebook.export import lms_changes, write_jsonl
 from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
-from lmsdata.ui import actions, loaders, privacy, widgets
+from lmsdata.ui import actions, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}
+SHOWN = ("missing", "different", "override")  # the states a person acts on, shown unless the URL says otherwise
 NOT_YET = "Not reconciled yet: run `lmsdata reconcile` to read the LMS gradebook back."
 
 
@@ -39,23 +40,28 @@ def page(ctx: Context) -> None:
     st.caption("What the LMS gradebook holds for the grades we pushed, from the last `lmsdata reconcile`. A teacher "
                "override is never written over by a retry unless an operator chooses 'Overwrite anyway'.")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
+    links.seed("gradebook_district", "district", choices=names)
     district_id = st.selectbox("District", [None, *names], format_func=lambda d: "All districts" if d is None
                                else names.get(d, d), key="gradebook_district")  # fmt: skip
+    links.keep("district", district_id)
     with connect(ctx.db_path) as db:
         counts = pd.DataFrame(assignment_counts(db, district_id))
         duplicates = suspected_duplicates(db, district_id)
     if counts.empty:
         widgets.empty(NOT_YET)
     else:
-        shown, labels = widgets.readable(counts.drop(columns=["district_id", "section_id"]), ctx.now, LABELS)
+        shown, labels = widgets.readable(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS),
+                                         ctx.now)
         st.dataframe(shown, hide_index=True, column_config=labels)
         students(ctx, district_id)
     identities(duplicates)
 
 
 def students(ctx: Context, district_id: str | None) -> None:
-    states = tuple(st.multiselect("Show", list(STATES), default=["missing", "different", "override"],
-                                  format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
+    links.seed("gradebook_states", "show", many=True, choices=STATES)
+    states = tuple(st.multiselect("Show", list(STATES), default=None if "gradebook_states" in st.session_state
+                                  else list(SHOWN), format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
+    links.keep("show", list(states), default=list(SHOWN))
     with connect(ctx.db_path) as db:
         rows = pd.DataFrame(student_rows(db, district_id, states))
         exported = io.StringIO()
