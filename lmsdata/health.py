@@ -18,7 +18,7 @@ from typing import Any
 from lmsdata import inputs
 from lmsdata.config import ConfigError
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.wording import plural
+from lmsdata.wording import lms_name, plural
 
 
 @dataclass(frozen=True)
@@ -666,7 +666,7 @@ def _changes(district_id: str, before: Mapping[str, Any], after: Mapping[str, An
                 "lms_type",
                 old_type,
                 new_type,
-                f"LMS changed from {old_type or 'none'} to {new_type or 'none'}",
+                f"LMS changed from {lms_name(old_type) or 'none'} to {lms_name(new_type) or 'none'}",
                 bool(old_type),
             )
         )
@@ -688,4 +688,5 @@ def _changes(district_id: str, before: Mapping[str, Any], after: Mapping[str, An
 
 
 def _state_name(state: str) -> str:
-    return state or "not connected"
+    """An lms_state in words ('matching_in_progress' → 'matching in progress')."""
+    return state.replace("_", " ") if state else "not connected"

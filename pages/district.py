@@ -75,16 +75,18 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     problems(health)
     if row.get("last_sync_error"):
         st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
-    cols = st.columns(6)
+    # two rows, so "Google Classroom", "pending authorization" and "8 days ago" fit a 1280 px window uncut
+    cols = st.columns(2)
     cols[0].metric("LMS", lms_name(row.get("lms_type")) or "(none)")
     cols[1].metric("LMS state", widgets.state_label(row.get("lms_state")) or "(none)",
                    help="Clever's lms_state for this district")
-    cols[2].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now),
+    cols = st.columns(4)
+    cols[0].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now),
                    help=widgets.when(row.get("last_lms_sync")) or None)
-    cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now),
+    cols[1].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now),
                    help=widgets.when(row.get("last_pulled_at")) or None)
-    cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
-    cols[5].metric("Failed pushes", int(health.get("failed_pushes") or 0))
+    cols[2].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
+    cols[3].metric("Failed pushes", int(health.get("failed_pushes") or 0))
     lti.line(row.get("lms_type"))
     cols = st.columns(3)
     for col, kind, unmatched in (

@@ -9,6 +9,7 @@ from lmsdata.invitations import can_invite
 from lmsdata.ui import actions, confirm, links, loaders, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import plural
 
 SEND_FLAG = "invitations_send"
 ROW_FLAG = "invitations_row"  # {"action": "resend" | "cancel", "id": invitation id}
@@ -123,7 +124,7 @@ def inbound(ctx: Context) -> None:
 
 def demo_mailbox(ctx: Context) -> None:
     messages = ctx.demo.mail_sink.messages
-    with st.expander(f"Demo mailbox: {len(messages)} message(s) the local mail sink received",
+    with st.expander(f"Demo mailbox: {plural(len(messages), 'message')} the local mail sink received",
                      icon=":material/inbox:"):
         for message in reversed(messages[-20:]):
             st.markdown(f"**{safe.text(message['Subject'])}** → {safe.text(message['To'])}")

@@ -13,7 +13,7 @@ from lmsdata.pushes.taxonomy import Category
 from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
-from lmsdata.wording import plural
+from lmsdata.wording import lms_name, plural
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000
@@ -76,6 +76,10 @@ def clusters(ctx: Context) -> None:
     view = found.assign(
         scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
+        kind=found["kind"].map(widgets.state_label),
+        lms_types=found["lms_types"].map(lambda types: ", ".join(lms_name(t) if t != "(none)" else t
+                                                                 for t in types.split(", "))),
+        last_status=found["last_status"].map(lambda s: "" if pd.isna(s) else str(int(s))),
     )
     shown, times = widgets.with_times(
         view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
@@ -128,7 +132,7 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "District": rows["district"],
             "Section": rows["section"],
             "Student": privacy.mask_students(rows, everything=unmasked)["student"],
-            "Operation": rows["kind"],
+            "Operation": rows["kind"].map(widgets.state_label),
             # a push that waits on another one never reached Clever: no HTTP status to show
             "HTTP": rows["last_status"].where(rows["waits_on_push"].isna()).astype("Int64"),
             "Waits on": rows["waits_on_push"].map(lambda p: "" if pd.isna(p) else f"pushes?push={int(p)}"),
@@ -232,7 +236,8 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
         else:
             if not visible:
                 attempts = attempts.assign(message=attempts["message"].map(lambda m: privacy.mask_text(m, student)))
-            st.dataframe(attempts, hide_index=True)
+            shown, labels = widgets.readable(attempts, ctx.now, {"id": "Attempt", "duration_ms": "Duration (ms)"})
+            st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

@@ -12,6 +12,7 @@ from lmsdata.sync import run_state, sync_in_progress
 from lmsdata.ui import actions, budget, confirm, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import plural
 
 SYNC_FLAG = "sync_all"
 
@@ -61,10 +62,11 @@ def runs(ctx: Context) -> None:
     failed = per_district[per_district["outcome"] != "success"]
     state = run_state(str(found.loc[found["id"] == run_id, "outcome"].iloc[0]), sync_in_progress(ctx.db_path))
     if state == "running":
-        st.info(f"This run is still going: {len(failed)} district(s) not finished yet.")
+        st.info(f"This run is still going: {plural(len(failed), 'district')} not finished yet.")
     elif not failed.empty:
         stopped = " (it was interrupted)" if state == "interrupted" else ""
-        st.warning(f"{len(failed)} district(s) did not sync in this run{stopped}; the reason is in the error column.")
+        st.warning(f"{plural(len(failed), 'district')} did not sync in this run{stopped}; the reason is in the Error "
+                   "column.")
     shown, labels = widgets.readable(per_district.drop(columns=["run_id"]), ctx.now)
     st.dataframe(shown, hide_index=True, column_config=labels)
 

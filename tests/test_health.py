@@ -388,7 +388,7 @@ def test_transitions_find_state_changes_and_drops_in_time_order() -> None:
 
 def test_transition_summaries_read_as_plain_words() -> None:
     summaries = [t.summary for t in transitions(HISTORY)]
-    assert "LMS state not connected → pending_authorization" in summaries
+    assert "LMS state not connected → pending authorization" in summaries
     assert "Matched students fell from 96% to 80%" in summaries
 
 

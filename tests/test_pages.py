@@ -190,7 +190,7 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     assert [t["name"] for t in charts[0]["data"]] == ["students", "teachers", "sections"]
     assert charts[1]["data"][0]["y"] == ["matching_in_progress", "success"]
     frames = [d.value for d in at.dataframe]
-    assert any("LMS state matching_in_progress → success" in set(f.get("change", [])) for f in frames)
+    assert any("LMS state matching in progress → success" in set(f.get("change", [])) for f in frames)
     assert any(set(f.get("name", [])) == {"Biology 2"} for f in frames)  # unsynced section
     users = next(f for f in frames if "first_name" in f.columns)  # unmatched users, students masked
     assert set(users["first_name"]) == {"G.", "A."} and "g•••@riverside.example.org" in set(users["email"])
@@ -320,10 +320,10 @@ def test_sync_log_runs_per_district_outcomes_events_and_transitions(cache: Path)
     per_district = table(at, 1)
     failed = per_district[per_district["outcome"] == "failed"].iloc[0]
     assert failed["district"] == "Lakeview Public Schools" and "503" in failed["error"]
-    assert "1 district(s) did not sync" in texts(at)
+    assert "1 district did not sync" in texts(at)
     assert list(table(at, 2)["type"]) == ["users.updated"]
     changes = table(at, 3)
-    assert "LMS state matching_in_progress → error" in set(changes["change"])
+    assert "LMS state matching in progress → error" in set(changes["change"])
     assert "yes" in set(changes[changes["district"] == "Lakeview Public Schools"]["worse"])
 
 
@@ -511,7 +511,8 @@ def test_times_are_relative_with_the_exact_local_time_beside(cache: Path) -> Non
     assert (labels["updated_at"], labels["updated_at__local"]) == ("Last attempt", "Last attempt (local)")
     overview = table(open_page())
     lakeview = overview.set_index("District").loc["Lakeview Public Schools"]
-    assert lakeview["last_lms_sync"] == "9 days ago" and lakeview["last_pulled_at"] == "5 min ago"
+    # the fixture's times are relative to when the test module loaded: minutes may have passed since
+    assert lakeview["last_lms_sync"] == "9 days ago" and re.fullmatch(r"\d+ min ago", lakeview["last_pulled_at"])
     assert overview.set_index("District").loc["Cedar Falls District", "last_lms_sync"] == ""  # empty, not "None"
     runs = open_page("sync")
     assert table(runs, 0)["started_at"].str.endswith("ago").all()

@@ -14,6 +14,7 @@ from lmsdata.gradebook.export import lms_changes, write_jsonl
 from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
 from lmsdata.ui import actions, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
+from lmsdata.wording import plural
 
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}
@@ -78,7 +79,7 @@ def students(ctx: Context, district_id: str | None) -> None:
     if rows.empty or not ctx.can(Permission.RETRY):
         return
     missing = sorted(int(p) for p in rows[(rows["state"] == "missing") & (rows["push_state"] != "sent")]["push_id"])
-    if missing and st.button(f"Retry {len(missing)} missing grade(s)", key="gradebook_retry"):
+    if missing and st.button(f"Retry {plural(len(missing), 'missing grade')}", key="gradebook_retry"):
         actions.show_outcome(actions.retry(ctx, missing))
     overridden = sorted(int(p) for p in rows[rows["state"] == "override"]["push_id"])
     if overridden:

@@ -11,7 +11,7 @@ import streamlit as st
 from lmsdata.exposure import DEMO_ADMIN
 from lmsdata.health import OWNERS, STATUS_BY_NAME, STATUSES
 from lmsdata.ui import loaders
-from lmsdata.wording import local_time, relative
+from lmsdata.wording import lms_name, local_time, plural, relative
 
 if TYPE_CHECKING:
     from lmsdata.ui.context import Context
@@ -42,6 +42,13 @@ def when(value: Any) -> str:
 TIME_COLUMNS = ("last_lms_sync", "when", "at", "created", "first_seen", "last_seen", "oldest", "newest")
 HEADERS = {"at": "When", "when": "When", "created": "Created", "district_name": "District", "params": "Parameters"}
 _ACRONYMS = {"lms": "LMS", "http": "HTTP", "sis": "SIS", "lti": "LTI", "url": "URL", "id": "ID", "ids": "IDs"}
+
+
+def _spoken_state(state: str) -> str:
+    return state_label(state)
+
+
+SPOKEN_VALUES = {"lms_type": lms_name, "lms_state": _spoken_state, "kind": _spoken_state}
 
 
 def words(name: str) -> str:
@@ -88,7 +95,11 @@ def readable(frame: pd.DataFrame, now: datetime, labels: dict[str, Any] | None =
         if column in times:
             continue
         values = shown[column]
-        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
+        if column in SPOKEN_VALUES:  # Clever's codes in words: 'google_classroom' → 'Google Classroom'
+            spoken = SPOKEN_VALUES[column]
+            values = shown[column] = values.map(lambda v, say=spoken: say(v) if isinstance(v, str) else v)
+        nullable_int = str(values.dtype) == "Int64" and bool(values.isna().any())  # e.g. no HTTP status: blank
+        if nullable_int or not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
             shown[column] = values.astype(object).where(values.notna(), "")
         config[column] = labels.get(column, words(column))
     return shown, config
@@ -153,13 +164,16 @@ def sidebar_status(ctx: Context) -> None:
         )
     fresh = loaders.freshness(ctx.db_path, ctx.data_version)
     with st.sidebar:
-        st.caption(f"**Data pulled** {age(fresh['last_pulled_at'], ctx.now)} · {fresh['districts']} districts")
+        pulled = age(fresh["last_pulled_at"], ctx.now)
+        st.caption(f"**Data pulled** {pulled} · {plural(fresh['districts'], 'district')}",
+                   help=when(fresh["last_pulled_at"]) or None)
         run = fresh["last_run"]
         if run:
             failed = f", {run['districts_failed']} failed" if run["districts_failed"] else ""
             st.caption(
                 f"Last sync #{run['id']} ({run['mode']}): **{run['outcome']}**{failed}, "
-                f"{age(run['finished_at'] or run['started_at'], ctx.now)}"
+                f"{age(run['finished_at'] or run['started_at'], ctx.now)}",
+                help=when(run["finished_at"] or run["started_at"]) or None,
             )
         else:
             st.caption("No sync has run yet.")
