@@ -24,7 +24,7 @@ def render(ctx: Context) -> None:
     links.seed("audit_action", "action", many=True, choices=choices["actions"])
     links.seed("audit_actor", "actor", many=True, choices=choices["actors"])
     links.seed("audit_search", "q")
-    actions = tuple(c1.multiselect("Action", choices["actions"], key="audit_action"))
+    actions = tuple(c1.multiselect("Action", choices["actions"], format_func=widgets.state_label, key="audit_action"))
     actors = (own,) if own else tuple(c2.multiselect("Actor", choices["actors"], key="audit_actor"))
     search = c3.text_input("Search", placeholder="target, parameters or detail", key="audit_search")
     for param, value in (("action", list(actions)), ("actor", [] if own else list(actors)), ("q", search.strip())):

@@ -127,6 +127,13 @@ def test_a_copied_url_reopens_the_same_view(server: str, browser: Browser,
     expect(fresh.get_by_text(re.compile(r"^\d+ of \d+ districts"))).to_have_text(caption)
     fresh.context.close()
 
+    # another page's filters, from a link alone: the Unmatched page's role and search
+    unmatched = open_view(browser, f"{server}/unmatched?role=teacher&q=no-such-teacher")
+    expect(unmatched.get_by_role("textbox", name="Search")).to_have_value("no-such-teacher")
+    expect(unmatched.get_by_test_id("stMultiSelect").filter(has_text="Role")).not_to_contain_text("student")
+    expect(unmatched.get_by_text("No unmatched users with these filters", exact=False)).to_be_visible()
+    unmatched.context.close()
+
     push_id = hostile_cache[1]
     linked = open_view(browser, f"{server}/pushes?push={push_id}")
     expect(linked.get_by_text(re.compile(rf"^Push {push_id} · "))).to_be_visible()

@@ -48,7 +48,7 @@ def _spoken_state(state: str) -> str:
     return state_label(state)
 
 
-SPOKEN_VALUES = {"lms_type": lms_name, "lms_state": _spoken_state, "kind": _spoken_state}
+SPOKEN_VALUES = {"lms_type": lms_name, "lms_state": _spoken_state, "kind": _spoken_state, "action": _spoken_state}
 
 
 def words(name: str) -> str:
