@@ -28,7 +28,7 @@ def render(ctx: Context) -> None:
         widgets.empty("No districts in the cache yet. Run a sync first (`lmsdata sync --full`, or the Sync log page).")
         return
     districts_frame = loaders.district_health(ctx)
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
+    c1, c2, c3, c4 = st.columns([3, 2, 3, 3])  # Role wide enough for both pills
     lms_choices = sorted(districts_frame["lms_type"].fillna("").unique())
     links.seed("unmatched_district", "district", many=True, choices=names)
     links.seed("unmatched_lms", "lms", many=True, choices=lms_choices)
