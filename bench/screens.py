@@ -1,5 +1,5 @@
-"""Every dashboard page of the demo at 1280x800 in chromium: a full-page screenshot each, and the texts a
-reader would trip over (cut metric labels, ISO times, "None" cells, snake_case headers), for item-by-item review.
+"""Every dashboard page of the demo at 1280x800 in chromium: a screenshot each, and the texts a reader would
+trip over (cut metric labels and values, ISO times, "None" cells, snake_case headers), for item-by-item review.
 
     .venv/bin/python bench/screens.py [OUT_DIR]      # default /tmp/lmsdata-screens
 """
@@ -51,8 +51,9 @@ def first_district(db_path: Path) -> str:
 
 def problems(tab) -> list[str]:  # type: ignore[no-untyped-def]
     found = tab.evaluate("""() => {
-        const cut = [...document.querySelectorAll('[data-testid=stMetricLabel] p, [data-testid=stMetricLabel] div')]
-            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => 'cut metric label: ' + e.textContent);
+        const cut = [...document.querySelectorAll(
+                '[data-testid=stMetricLabel] p, [data-testid=stMetricLabel] div, [data-testid=stMetricValue] div')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => 'cut metric: ' + e.textContent);
         const headers = [...document.querySelectorAll('[role=columnheader]')]
             .map(h => 'header: ' + h.textContent.trim());
         const text = document.querySelector('[data-testid=stMain]')?.innerText || '';

@@ -104,6 +104,19 @@ def test_owner_and_next_step_fit_a_laptop_screen(server: str, browser: Browser) 
     page.context.close()
 
 
+def test_no_headline_figure_is_cut_at_1280(server: str, browser: Browser,
+                                           hostile_cache: tuple[Path, int, str]) -> None:
+    """The Overview's six figures and the District header's (LMS, LMS state, times) fit their columns."""
+    for url in (f"{server}/overview", f"{server}/district?district={hostile_cache[2]}"):
+        page = open_view(browser, url)
+        expect(page.get_by_test_id("stMetricValue").first).to_be_visible()
+        cut = page.evaluate("""() => [...document.querySelectorAll(
+                '[data-testid=stMetricLabel] p, [data-testid=stMetricValue] div')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+        assert cut == [], (url, cut)
+        page.context.close()
+
+
 def test_a_copied_url_reopens_the_same_view(server: str, browser: Browser,
                                             hostile_cache: tuple[Path, int, str]) -> None:
     page = open_view(browser, f"{server}/overview")
