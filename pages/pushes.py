@@ -156,9 +156,9 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     linked = linked_push()
     if chosen:
         st.query_params["push"] = str(chosen[0])
-        details(ctx, chosen[0], unmasked=unmasked)
+        details(ctx, chosen[0], unmasked=unmasked, listed=rows)
     elif linked is not None:  # `/pushes?push=ID`: that push's details, even when filters hide its row
-        details(ctx, linked, unmasked=unmasked)
+        details(ctx, linked, unmasked=unmasked, listed=rows)
     else:
         st.query_params.pop("push", None)
 
@@ -209,7 +209,9 @@ def named_pushes(rows: pd.DataFrame, *, unmasked: bool) -> dict[str, list]:
     return {"push_ids": [int(i) for i in rows["id"]], "names": names}
 
 
-def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
+def details(ctx: Context, push_id: int, *, unmasked: bool, listed: pd.DataFrame | None = None) -> None:
+    """One push: its category, who unblocks it now (the readiness check's owner, as in its row), student,
+    payload and attempts. `listed` are the rows on screen, which carry the readiness verdict."""
     push = loaders.push(ctx.db_path, ctx.data_version, push_id)
     if push is None:
         return
@@ -219,7 +221,13 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
         st.markdown(f"**Push {push_id}** · {safe.text(push['kind'])} · {safe.text(push['state'])} · "
                     f"{safe.text(push['district'])}")
         found = category(push["category"]) if push["category"] else None
-        if found:
+        verdict = listed[listed["id"] == push_id] if listed is not None and "ready_owner" in listed else None
+        if verdict is not None and not verdict.empty:  # the effective owner and step, as the row says
+            now = verdict.iloc[0]
+            label = found.label if found else "Failed"
+            st.markdown(f"**{label}** — owner now: {widgets.owner_label(now['ready_owner'])}  \n"
+                        f"{safe.text(now['ready_next_step'] or (found.next_step if found else ''))}")
+        elif found:
             st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
         if push["student_id"] and visible:
             st.markdown(f"Student: **{safe.text(student['name'])}** · {safe.text(student['email'])} · "

@@ -533,3 +533,12 @@ def test_no_table_header_is_a_raw_column_name(cache: Path, page: str) -> None:
         raw = [label for label in column_labels(at, index).values() if "_" in label or label != label.strip()
                or (label[:1].islower() and label[:1].isalpha())]
         assert not raw, (page, index, raw)
+
+
+def test_a_push_detail_names_the_owner_its_row_shows(cache: Path) -> None:
+    """Push 4 failed transiently (the category says: nobody, wait) but its section is not synced: its details,
+    like its row, say Clever support acts now."""
+    at = open_page("pushes", push="4")
+    shown = "\n".join(m.value for m in at.markdown)
+    row = table(at, 2).set_index("Push").loc[4]
+    assert row["Owner"] == "Clever support" and "owner now: Clever support" in shown
