@@ -79,7 +79,7 @@ def clusters(ctx: Context) -> None:
         kind=found["kind"].map(widgets.state_label),
         lms_types=found["lms_types"].map(lambda types: ", ".join(lms_name(t) if t != "(none)" else t
                                                                  for t in types.split(", "))),
-        last_status=found["last_status"].map(lambda s: "" if pd.isna(s) else str(int(s))),
+        last_status=widgets.http_status(found["last_status"]),
     )
     shown, times = widgets.with_times(
         view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
@@ -134,7 +134,7 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "Student": privacy.mask_students(rows, everything=unmasked)["student"],
             "Operation": rows["kind"].map(widgets.state_label),
             # a push that waits on another one never reached Clever: no HTTP status to show
-            "HTTP": rows["last_status"].where(rows["waits_on_push"].isna()).astype("Int64"),
+            "HTTP": widgets.http_status(rows["last_status"].where(rows["waits_on_push"].isna())),
             "Waits on": rows["waits_on_push"].map(lambda p: "" if pd.isna(p) else f"pushes?push={int(p)}"),
             "Clever said": rows["last_message"],
             "Attempts": rows["attempts"],

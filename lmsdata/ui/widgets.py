@@ -127,6 +127,11 @@ def pill_column(label: str, colours: dict[str, str], width: int | None = None) -
 STATUS_COLOURS = {s.label: s.colour for s in STATUSES}
 
 
+def http_status(values: pd.Series) -> pd.Series:
+    """HTTP statuses as text, blank (not "None") for a push that got no answer or never reached Clever."""
+    return values.map(lambda status: "" if pd.isna(status) else str(int(status)))
+
+
 def state_label(state: str | None) -> str:
     """Clever's lms_state in words: 'matching_in_progress' → 'matching in progress' ('' when none)."""
     return (state or "").replace("_", " ")
