@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -533,6 +534,11 @@ def test_no_table_header_is_a_raw_column_name(cache: Path, page: str) -> None:
         raw = [label for label in column_labels(at, index).values() if "_" in label or label != label.strip()
                or (label[:1].islower() and label[:1].isalpha())]
         assert not raw, (page, index, raw)
+        frame = table(at, index)
+        blank = [c for c in frame.columns if not str(c).endswith("__local")  # an exact-time column may be empty
+                 and (frame[c].dtype == object or str(frame[c].dtype) in ("str", "string", "Int64"))
+                 and frame[c].map(lambda v: v is None or v is pd.NA or (isinstance(v, float) and v != v)).any()]
+        assert not blank, (page, index, "cells that would read None", blank)
 
 
 def test_a_push_detail_names_the_owner_its_row_shows(cache: Path) -> None:
