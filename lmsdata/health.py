@@ -18,7 +18,7 @@ from typing import Any
 from lmsdata import inputs
 from lmsdata.config import ConfigError
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.wording import plural
+from lmsdata.wording import lms_name, plural
 
 
 @dataclass(frozen=True)
@@ -173,10 +173,16 @@ class Health(_Labelled):
 _URGENCY = {s.name: i for i, s in enumerate(STATUSES)}
 
 
+def is_connected(row: Mapping[str, Any]) -> bool:
+    """The one meaning of "connected": the district has LMS Connect, in any lms_state (fully set up,
+    still matching, pending or in error); a district Clever reports no lms_state for has never connected."""
+    return bool((row.get("lms_state") or "").strip())
+
+
 def healthy_share(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
     """(healthy, connected) over status rows (`lms_state`, `health`): the Overview's "Healthy" counts
-    only districts with LMS Connect set up, so districts never connected do not dilute it."""
-    connected = [r for r in rows if (r.get("lms_state") or "").strip()]
+    only connected districts (`is_connected`), so districts never connected do not dilute it."""
+    connected = [r for r in rows if is_connected(r)]
     return sum(r.get("health") == "healthy" for r in connected), len(connected)
 
 
@@ -262,8 +268,9 @@ def _sync_error_findings(row: Mapping[str, Any]) -> list[Reason]:
             "sync_error",
             "stale",
             "partner",
-            "Our last pull of this district failed: run `lmsdata sync --district "
-            f"{row.get('id', 'ID')}` and, if it fails again, send the error to our engineers.",
+            # our own next steps are plain text (table cells and escaped text show backticks as they are)
+            "Our last pull of this district failed: run 'lmsdata sync --district "
+            f"{row.get('id', 'ID')}' and, if it fails again, send the error to our engineers.",
             f"The last pull from Clever failed: {short}",
         )
     ]
@@ -374,7 +381,7 @@ def _not_connected(row: Mapping[str, Any]) -> Reason:
         "not_connected",
         "not_connected",
         "partner",
-        f"Send the district an LMS Connect invitation (`lmsdata invite {row.get('id', 'ID')}` "
+        f"Send the district an LMS Connect invitation ('lmsdata invite {row.get('id', 'ID')}' "
         "or the Invitations page).",
         reason,
     )
@@ -661,7 +668,7 @@ def _changes(district_id: str, before: Mapping[str, Any], after: Mapping[str, An
                 "lms_type",
                 old_type,
                 new_type,
-                f"LMS changed from {old_type or 'none'} to {new_type or 'none'}",
+                f"LMS changed from {lms_name(old_type) or 'none'} to {lms_name(new_type) or 'none'}",
                 bool(old_type),
             )
         )
@@ -683,4 +690,5 @@ def _changes(district_id: str, before: Mapping[str, Any], after: Mapping[str, An
 
 
 def _state_name(state: str) -> str:
-    return state or "not connected"
+    """An lms_state in words ('matching_in_progress' → 'matching in progress')."""
+    return state.replace("_", " ") if state else "not connected"

@@ -303,20 +303,30 @@ def _with_readiness(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFr
 
 
 def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:
-    """Failed (and outcome-unknown) pushes per category: how many, how many look ready, in how many districts."""
+    """Failed (and outcome-unknown) pushes per category and effective owner: how many, how many look ready,
+    in how many districts, and the next step.
+
+    The owner is the readiness check's (as each push's row shows), not the category's static owner: a grade
+    waiting on a create blocked by an unsynced section is Clever support's, a push that looks ready is ours.
+    So one category can take several rows, one per owner; `next_step` is that owner's most common one.
+    """
     frame = failed_pushes(db, limit=None)
-    columns = ["category", "pushes", "ready", "districts", "oldest", "newest"]
+    columns = ["category", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame["category"] = frame["category"].fillna("unclassified")
-    grouped = frame.groupby("category").agg(
+    frame["owner"] = frame["ready_owner"].fillna("nobody")  # `readiness.check` always names one
+    frame["next_step"] = frame["ready_next_step"].fillna("")
+    grouped = frame.groupby(["category", "owner"]).agg(
         pushes=("id", "size"),
         ready=("ready", lambda r: int((r == 1).sum())),
         districts=("district_id", "nunique"),
+        next_step=("next_step", lambda steps: steps.mode().iat[0] if steps.any() else ""),
         oldest=("updated_at", "min"),
         newest=("updated_at", "max"),
     )
-    return grouped.reset_index().sort_values("pushes", ascending=False, kind="stable")[columns].reset_index(drop=True)
+    return (grouped.reset_index().sort_values(["pushes", "category", "owner"], ascending=[False, True, True],
+                                              kind="stable")[columns].reset_index(drop=True))
 
 
 _VARIABLE_PARTS = re.compile(r"\b[0-9a-f]{24}\b|\b[0-9a-f-]{36}\b|\d+", re.I)

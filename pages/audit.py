@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lmsdata.access import audit_scope
-from lmsdata.ui import loaders, widgets
+from lmsdata.ui import links, loaders, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 
@@ -21,14 +21,20 @@ def render(ctx: Context) -> None:
         widgets.empty("Nothing has been done yet: actions (sync, retry, invite, cancel, reveal) appear here.")
         return
     c1, c2, c3 = st.columns([2, 2, 3])
-    actions = tuple(c1.multiselect("Action", choices["actions"], key="audit_action"))
+    links.seed("audit_action", "action", many=True, choices=choices["actions"])
+    links.seed("audit_actor", "actor", many=True, choices=choices["actors"])
+    links.seed("audit_search", "q")
+    actions = tuple(c1.multiselect("Action", choices["actions"], format_func=widgets.state_label, key="audit_action"))
     actors = (own,) if own else tuple(c2.multiselect("Actor", choices["actors"], key="audit_actor"))
     search = c3.text_input("Search", placeholder="target, parameters or detail", key="audit_search")
+    for param, value in (("action", list(actions)), ("actor", [] if own else list(actors)), ("q", search.strip())):
+        links.keep(param, value)
     rows = loaders.audit_log(ctx.db_path, ctx.data_version, actions=actions, actors=actors, search=search)
     if rows.empty:
         widgets.empty("No entry matches these filters.")
         return
-    st.dataframe(rows, hide_index=True, column_config={"detail": st.column_config.TextColumn(width="large")})
+    shown, labels = widgets.readable(rows, ctx.now, {"detail": st.column_config.TextColumn("Detail", width="large")})
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -88,13 +90,18 @@ def header(ctx: Context, row: dict, health: pd.Series) -> None:
     problems(health)
     if row.get("last_sync_error"):
         st.error(f"The last pull of this district failed: {safe.text(row['last_sync_error'])}")
-    cols = st.columns(6)
+    # two rows, so "Google Classroom", "pending authorization" and "8 days ago" fit a 1280 px window uncut
+    cols = st.columns(2)
     cols[0].metric("LMS", lms_name(row.get("lms_type")) or "(none)")
-    cols[1].metric("LMS state", row.get("lms_state") or "(none)", help="Clever's lms_state for this district")
-    cols[2].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now))
-    cols[3].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now))
-    cols[4].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
-    cols[5].metric("Failed pushes", int(health.get("failed_pushes") or 0))
+    cols[1].metric("LMS state", widgets.state_label(row.get("lms_state")) or "(none)",
+                   help="Clever's lms_state for this district")
+    cols = st.columns(4)
+    cols[0].metric("Last LMS sync", widgets.age(row.get("last_lms_sync"), ctx.now),
+                   help=widgets.when(row.get("last_lms_sync")) or None)
+    cols[1].metric("Last pull", widgets.age(row.get("last_pulled_at"), ctx.now),
+                   help=widgets.when(row.get("last_pulled_at")) or None)
+    cols[2].metric("Students / teachers", f"{row['students']:,} / {row['teachers']:,}")
+    cols[3].metric("Failed pushes", int(health.get("failed_pushes") or 0))
     lti.line(row.get("lms_type"))
     cols = st.columns(3)
     for col, kind, unmatched in (
@@ -146,15 +153,14 @@ def trend(ctx: Context, district_id: str) -> None:
     left.plotly_chart(figure, key="district_trend")
     states = history["lms_state"].fillna("(null)").replace("", "(not connected)")
     timeline = go.Figure(go.Scatter(x=history["pulled_at"], y=states, mode="lines+markers", line_shape="hv"))
-    timeline.update_layout(title="lms_state over time", height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    timeline.update_layout(title="LMS state over time", height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     right.plotly_chart(timeline, key="district_states")
     changes = transitions(snapshots)
     if changes:
-        st.dataframe(
-            pd.DataFrame([{"when": c.at, "change": c.summary, "worse": "yes" if c.regression else ""}
-                          for c in reversed(changes)]),
-            hide_index=True,
-        )
+        shown, labels = widgets.readable(pd.DataFrame([{"when": c.at, "change": c.summary,
+                                                        "worse": "yes" if c.regression else ""}
+                                                       for c in reversed(changes)]), ctx.now)
+        st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def act(ctx: Context, row: dict) -> None:
@@ -197,29 +203,31 @@ def details(ctx: Context, district_id: str, *, connected: bool) -> None:
     here = ["district_id", "district", "district_name", "lms_type", "message"]  # same for every row on this page
     unmasked = privacy.bulk_toggle(ctx, f"district {district_id}: unmatched users and pushes", key="district_unmasked")
     tabs = st.tabs(["Unsynced sections", "Unmatched users", "Recent pushes", "Sync history", "Invitations"])
+    table = partial(_table, ctx.now)
     with tabs[0]:
-        _table(loaders.unsynced_sections(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
+        table(loaders.unsynced_sections(ctx.db_path, ctx.data_version, district_ids=only, limit=500), here,
                "Every section is synced in the LMS." if connected
                else "No LMS is connected yet, so no section is synced: see the next step above.")
     with tabs[1]:
         users = loaders.unmatched_users(ctx.db_path, ctx.data_version, district_ids=only, limit=500)
-        _table(privacy.mask_users(users, everything=unmasked), here, "Every student and teacher is matched.")
+        table(privacy.mask_users(users, everything=unmasked), here, "Every student and teacher is matched.")
     with tabs[2]:
         pushes = loaders.pushes(ctx.db_path, ctx.data_version, district_ids=only, limit=200)
-        _table(privacy.mask_students(pushes, everything=unmasked), here, "No grade pushes for this district yet.")
+        table(privacy.mask_students(pushes, everything=unmasked), here, "No grade pushes for this district yet.")
     with tabs[3]:
-        _table(loaders.sync_run_districts(ctx.db_path, ctx.data_version, district_id=district_id), here,
+        table(loaders.sync_run_districts(ctx.db_path, ctx.data_version, district_id=district_id), here,
                "This district has not been synced yet.")
     with tabs[4]:
-        _table(loaders.invitations(ctx.db_path, ctx.data_version, district_id=district_id), here,
+        table(loaders.invitations(ctx.db_path, ctx.data_version, district_id=district_id), here,
                "No invitation sent to this district yet.")
 
 
-def _table(frame: pd.DataFrame, hidden: list[str], when_empty: str) -> None:
+def _table(now: datetime, frame: pd.DataFrame, hidden: list[str], when_empty: str) -> None:
     if frame.empty:
         widgets.empty(when_empty)
     else:
-        st.dataframe(frame.drop(columns=[c for c in hidden if c in frame.columns]), hide_index=True)
+        shown, labels = widgets.readable(frame.drop(columns=[c for c in hidden if c in frame.columns]), now)
+        st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

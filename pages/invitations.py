@@ -6,9 +6,10 @@ import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.invitations import can_invite
-from lmsdata.ui import actions, confirm, loaders, safe, widgets
+from lmsdata.ui import actions, confirm, links, loaders, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import plural
 
 SEND_FLAG = "invitations_send"
 ROW_FLAG = "invitations_row"  # {"action": "resend" | "cancel", "id": invitation id}
@@ -74,17 +75,19 @@ def listing(ctx: Context) -> None:
     if rows.empty:
         widgets.empty("No invitation sent yet. Invite a district that is not connected with the form above.")
         return
-    states = st.multiselect("State", sorted(rows["state"].unique()), key="invitations_state")
+    state_choices = sorted(rows["state"].unique())
+    links.seed("invitations_state", "state", many=True, choices=state_choices)
+    states = st.multiselect("State", state_choices, key="invitations_state")
+    links.keep("state", states)
     shown = rows[rows["state"].isin(states)] if states else rows
     may_act = ctx.can(Permission.INVITE)
     if may_act:
         st.caption("Select an invitation to resend or cancel it.")
-    event = st.dataframe(
+    table, labels = widgets.readable(
         shown[["id", "district_name", "email", "state", "sent_at", "expires_at", "accepted_at", "cancelled_at",
-               "error", "actor", "resent_from", "replaced_by"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key=widgets.selection_key(TABLE_KEY),
-        column_config={"district_name": "District"},
-    )
+               "error", "actor", "resent_from", "replaced_by"]], ctx.now, {"id": "Invitation", "email": "To"})
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=widgets.selection_key(TABLE_KEY), column_config=labels)
     selected = widgets.selected_rows(event)
     if selected and may_act:
         row = shown.iloc[selected[0]]
@@ -116,12 +119,13 @@ def inbound(ctx: Context) -> None:
         return
     st.caption("These districts asked to connect (lms_state pending_authorization): approve them in the Clever App "
                "Dashboard, then the next sync shows them connecting.")
-    st.dataframe(rows, hide_index=True)
+    shown, labels = widgets.readable(rows, ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def demo_mailbox(ctx: Context) -> None:
     messages = ctx.demo.mail_sink.messages
-    with st.expander(f"Demo mailbox: {len(messages)} message(s) the local mail sink received",
+    with st.expander(f"Demo mailbox: {plural(len(messages), 'message')} the local mail sink received",
                      icon=":material/inbox:"):
         for message in reversed(messages[-20:]):
             st.markdown(f"**{safe.text(message['Subject'])}** → {safe.text(message['To'])}")

@@ -36,21 +36,25 @@ def render(ctx: Context) -> None:
 
 
 def headline(ctx: Context, frame: pd.DataFrame) -> None:
+    """Six short figures (labels that fit a 1280 px window); the longer wording is in each help."""
     counts = loaders.headline(ctx.db_path, ctx.data_version, ctx.now.replace(second=0, microsecond=0))
-    connected = int((frame["lms_state"] == "success").sum())
-    healthy, with_lms_connect = healthy_share(frame[["lms_state", "health"]].fillna("").to_dict("records"))
+    rows = frame[["lms_state", "health"]].fillna("").to_dict("records")
+    healthy, connected = healthy_share(rows)  # one definition of connected: `health.is_connected`
+    set_up = int((frame["lms_state"] == "success").sum())
     cols = st.columns(6)
-    cols[0].metric("Districts connected", f"{connected} of {len(frame)}",
-                   help=f"{plural(connected, 'district')} with LMS Connect fully set up")
-    cols[1].metric("Healthy", f"{healthy} of {with_lms_connect}",
-                   help=f"Healthy: {healthy} of {plural(with_lms_connect, 'connected district')} need nothing "
+    cols[0].metric("Connected", f"{connected} of {len(frame)}",
+                   help=f"{plural(connected, 'district')} with LMS Connect, in any LMS state ({set_up} fully set up); "
+                   "the others never connected")
+    cols[1].metric("Healthy", f"{healthy} of {connected}",
+                   help=f"Healthy: {healthy} of {plural(connected, 'connected district')} need nothing "
                    "(districts never connected are not counted)")
-    cols[2].metric("Unmatched students", f"{counts['unmatched_students']:,}",
-                   help="In districts past LMS Connect setup (those still setting up are still matching)")
-    cols[3].metric("Failed pushes, last day", f"{counts['failed_last_day']:,}")
-    cols[4].metric("Failed pushes, last week", f"{counts['failed_last_week']:,}",
-                   help=f"{counts['failed_total']:,} failed pushes in all")
-    cols[5].metric("Open invitations", f"{counts['open_invitations']:,}")
+    cols[2].metric("Unmatched", f"{counts['unmatched_students']:,}",
+                   help="Unmatched students, in districts past LMS Connect setup (those still setting up are still "
+                   "matching)")
+    cols[3].metric("Failed, 24 h", f"{counts['failed_last_day']:,}", help="Failed grade pushes in the last day")
+    cols[4].metric("Failed, 7 days", f"{counts['failed_last_week']:,}",
+                   help=f"Failed grade pushes in the last week; {counts['failed_total']:,} failed pushes in all")
+    cols[5].metric("Invitations", f"{counts['open_invitations']:,}", help="Open LMS Connect invitations")
 
 
 def status_chart(frame: pd.DataFrame) -> go.Figure:
@@ -122,7 +126,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Problems": shown["reasons"].map(widgets.reasons_cell) if "reasons" in shown else "",
             "LMS": shown["lms_type"].fillna("").map(lms_name),
             "LTI launch": shown["lms_type"].map(lti.label),
-            "LMS state": shown["lms_state"].fillna(""),
+            "LMS state": shown["lms_state"].fillna("").map(widgets.state_label),
             "Students %": shown["matched_students"],
             "Teachers %": shown["matched_teachers"],
             "Sections %": shown["matched_sections"],
@@ -130,11 +134,12 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Unmatched teachers": shown["unmatched_teachers"],
             "Unsynced sections": shown["unsynced_sections"],
             "Failed pushes": shown["failed_pushes"],
-            "Last LMS sync": shown["last_lms_sync"].map(lambda v: widgets.age(v, now)),
-            "Last pull": shown["last_pulled_at"].map(lambda v: widgets.age(v, now)),
+            "last_lms_sync": shown["last_lms_sync"],
+            "last_pulled_at": shown["last_pulled_at"],
             "Open": shown["id"].map(widgets.district_url),
         }
     )
+    view, times = widgets.with_times(view, {"last_lms_sync": "Last LMS sync", "last_pulled_at": "Last pull"}, now)
     st.caption(f"{len(shown)} of {len(frame)} districts · select a row to open the district")
     percent = {"format": "%.0f%%", "min_value": 0, "max_value": 100}
     event = st.dataframe(
@@ -156,6 +161,7 @@ def table(ctx: Context, frame: pd.DataFrame) -> None:
             "Next step": st.column_config.TextColumn(width=330, help="The most urgent problem's next step: "
                                                      "click a cell for the whole text, the district for all"),
             "Problems": st.column_config.TextColumn(width="medium", help="Every live problem, most urgent first"),
+            **times,
         },
     )
     rows = widgets.selected_rows(event)

@@ -14,7 +14,7 @@ from lmsdata.pushes.taxonomy import Category
 from lmsdata.ui import actions, budget, confirm, escalation, jobs, links, loaders, privacy, push_search, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
-from lmsdata.wording import plural
+from lmsdata.wording import lms_name, plural
 
 RETRY_FLAG = "pushes_retry"
 SHOWN_ROWS = 1000
@@ -37,29 +37,35 @@ def render(ctx: Context) -> None:
     if groups.empty:
         widgets.empty("No failed grade pushes: every grade that was pushed reached Clever. Nothing to do.")
         return
-    summary(groups)
+    summary(ctx, groups)
     clusters(ctx)
     listing(ctx, groups)
 
 
-def summary(groups: pd.DataFrame) -> None:
+def summary(ctx: Context, groups: pd.DataFrame) -> None:
     total, ready = int(groups["pushes"].sum()), int(groups["ready"].sum())
     cols = st.columns(3)
     cols[0].metric("Failed or unknown", f"{total:,}")
     cols[1].metric("Look ready to retry", f"{ready:,}", help="The cache says the blocking condition is gone; "
                    "the retry checks again with Clever before sending.")
-    cols[2].metric("Categories", len(groups))
+    cols[2].metric("Categories", groups["category"].nunique())
     st.subheader("By category and owner")
+    st.caption("The owner is whoever unblocks the pushes now (the readiness check's, as in the list below): a grade "
+               "waiting on a blocked create belongs to whoever unblocks the create, a push that looks ready is ours.")
     view = groups.assign(
         label=groups["category"].map(lambda c: category(c).label if category(c) else c),
-        owner=groups["category"].map(lambda c: widgets.owner_label(category(c).owner) if category(c) else "?"),
-        next_step=groups["category"].map(lambda c: category(c).next_step if category(c) else ""),
+        owner=groups["owner"].map(widgets.owner_label),
+        next_step=[step or (category(c).next_step if category(c) else "")
+                   for c, step in zip(groups["category"], groups["next_step"], strict=True)],
     )
+    shown, times = widgets.with_times(view[["label", "owner", "pushes", "ready", "districts", "next_step", "oldest",
+                                            "newest"]], {"oldest": "Oldest", "newest": "Newest"}, ctx.now)
     st.dataframe(
-        view[["label", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]],
+        shown,
         hide_index=True,
-        column_config={"label": "Category", "owner": "Owner", "next_step": st.column_config.TextColumn(
-            "Next step", width="large")},
+        column_config={"label": "Category", "owner": "Owner", "pushes": "Pushes", "ready": "Look ready",
+                       "districts": "Districts",
+                       "next_step": st.column_config.TextColumn("Next step", width="large"), **times},
     )
 
 
@@ -73,12 +79,20 @@ def clusters(ctx: Context) -> None:
         scope=[scope(n, c) for n, c in zip(found["districts"], found["category"], strict=True)],
         district_ids=found["district_ids"].map(", ".join),
         key=[cluster_key(row) for row in found.to_dict("records")],
+        kind=found["kind"].map(widgets.state_label),
+        lms_types=found["lms_types"].map(lambda types: ", ".join(lms_name(t) if t != "(none)" else t
+                                                                 for t in types.split(", "))),
+        last_status=widgets.http_status(found["last_status"]),
     )
-    st.dataframe(
+    shown, times = widgets.with_times(
         view[["error", "last_status", "kind", "lms_types", "pushes", "districts", "scope", "first_seen", "last_seen",
-              "district_ids", "key"]],
+              "district_ids", "key"]], {"first_seen": "First seen", "last_seen": "Last seen"}, ctx.now)
+    st.dataframe(
+        shown,
         hide_index=True,
-        column_config={"last_status": "HTTP", "lms_types": "LMS", "kind": "Operation", "key": "Cluster"},
+        column_config={"error": "Error", "last_status": "HTTP", "lms_types": "LMS", "kind": "Operation",
+                       "pushes": "Pushes", "districts": "Districts", "scope": "Points at",
+                       "district_ids": "District IDs", "key": "Cluster", **times},
     )
     escalate(ctx, view)
 
@@ -113,10 +127,11 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     st.subheader("Pushes")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
     c1, c2, c3 = st.columns([3, 3, 2])
-    links.seed("pushes_category", "category", many=True, choices=groups["category"])
+    slugs = list(dict.fromkeys(groups["category"]))  # one row per category and owner: each category once
+    links.seed("pushes_category", "category", many=True, choices=slugs)
     links.seed("pushes_district", "district", many=True, choices=names)
     links.seed("pushes_ready_only", "ready", flag=True)
-    categories = tuple(c1.multiselect("Category", list(groups["category"]), key="pushes_category",
+    categories = tuple(c1.multiselect("Category", slugs, key="pushes_category",
                                       format_func=lambda c: category(c).label if category(c) else c))
     district_ids = tuple(c2.multiselect("District", list(names), format_func=names.get, key="pushes_district"))
     ready_only = c3.toggle("Only those that look ready", key="pushes_ready_only")
@@ -138,20 +153,21 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
             "District": rows["district"],
             "Section": rows["section"],
             "Student": privacy.mask_students(rows, everything=unmasked)["student"],
-            "Operation": rows["kind"],
+            "Operation": rows["kind"].map(widgets.state_label),
             # a push that waits on another one never reached Clever: no HTTP status to show
-            "HTTP": rows["last_status"].where(rows["waits_on_push"].isna()).astype("Int64"),
+            "HTTP": widgets.http_status(rows["last_status"].where(rows["waits_on_push"].isna())),
             "Waits on": rows["waits_on_push"].map(lambda p: "" if pd.isna(p) else f"pushes?push={int(p)}"),
             "Clever said": rows["last_message"],
             "Attempts": rows["attempts"],
-            "Last attempt": rows["updated_at"],
+            "updated_at": rows["updated_at"],
         }
     )
+    view, times = widgets.with_times(view, {"updated_at": "Last attempt"}, ctx.now)
     st.caption(f"{len(rows):,} pushes shown{' (the newest)' if len(rows) == SHOWN_ROWS else ''} · select rows to "
                "retry them or to see their attempts")
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="multi-row",
                          key=widgets.selection_key(TABLE_KEY),
-                         column_config={"Ready": widgets.pill_column("Ready", widgets.READY_COLOURS),
+                         column_config={**times, "Ready": widgets.pill_column("Ready", widgets.READY_COLOURS),
                                         "Waits on": st.column_config.LinkColumn(
                                             display_text=r"\?push=(\d+)", help="The push this one waits on")})
     picked = [i for i in widgets.selected_rows(event) if i < len(rows)]
@@ -162,9 +178,9 @@ def listing(ctx: Context, groups: pd.DataFrame) -> None:
     linked = linked_push()
     if chosen:
         st.query_params["push"] = str(chosen[0])
-        details(ctx, chosen[0], unmasked=unmasked)
+        details(ctx, chosen[0], unmasked=unmasked, listed=rows)
     elif linked is not None:  # `/pushes?push=ID`: that push's details, even when filters hide its row
-        details(ctx, linked, unmasked=unmasked)
+        details(ctx, linked, unmasked=unmasked, listed=rows)
     else:
         st.query_params.pop("push", None)
 
@@ -222,7 +238,9 @@ def named_pushes(rows: pd.DataFrame, *, unmasked: bool) -> dict[str, list]:
     return {"push_ids": [int(i) for i in rows["id"]], "names": names}
 
 
-def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
+def details(ctx: Context, push_id: int, *, unmasked: bool, listed: pd.DataFrame | None = None) -> None:
+    """One push: its category, who unblocks it now (the readiness check's owner, as in its row), student,
+    payload and attempts. `listed` are the rows on screen, which carry the readiness verdict."""
     push = loaders.push(ctx.db_path, ctx.data_version, push_id)
     if push is None:
         return
@@ -232,7 +250,13 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
         st.markdown(f"**Push {push_id}** · {safe.text(push['kind'])} · {safe.text(push['state'])} · "
                     f"{safe.text(push['district'])}")
         found = category(push["category"]) if push["category"] else None
-        if found:
+        verdict = listed[listed["id"] == push_id] if listed is not None and "ready_owner" in listed else None
+        if verdict is not None and not verdict.empty:  # the effective owner and step, as the row says
+            now = verdict.iloc[0]
+            label = found.label if found else "Failed"
+            st.markdown(f"**{label}** — owner now: {widgets.owner_label(now['ready_owner'])}  \n"
+                        f"{safe.text(now['ready_next_step'] or (found.next_step if found else ''))}")
+        elif found:
             st.markdown(f"**{found.label}** — owner: {widgets.owner_label(found.owner)}  \n{found.next_step}")
         if push["student_id"] and visible:
             st.markdown(f"Student: **{safe.text(student['name'])}** · {safe.text(student['email'])} · "
@@ -249,7 +273,8 @@ def details(ctx: Context, push_id: int, *, unmasked: bool) -> None:
         else:
             if not visible:
                 attempts = attempts.assign(message=attempts["message"].map(lambda m: privacy.mask_text(m, student)))
-            st.dataframe(attempts, hide_index=True)
+            shown, labels = widgets.readable(attempts, ctx.now, {"id": "Attempt", "duration_ms": "Duration (ms)"})
+            st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

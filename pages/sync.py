@@ -9,9 +9,10 @@ from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.masking import mask_json_fields
 from lmsdata.sync import run_state, sync_in_progress
-from lmsdata.ui import budget, confirm, jobs, loaders, privacy, widgets
+from lmsdata.ui import budget, confirm, jobs, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import plural
 
 SYNC_FLAG = "sync_all"
 
@@ -20,7 +21,7 @@ def render(ctx: Context) -> None:
     st.title("Sync log")
     if ctx.can(Permission.SYNC):
         sync_all(ctx)
-    runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "lms_state changes"])
+    runs_tab, events_tab, changes_tab = st.tabs(["Sync runs", "Clever events", "LMS state changes"])
     with runs_tab:
         runs(ctx)
     with events_tab:
@@ -47,13 +48,14 @@ def runs(ctx: Context) -> None:
         widgets.empty("No sync has run yet. Press **Sync all now**, or run `lmsdata sync --full`.")
         return
     st.caption("Select a run to see each district's outcome.")
-    event = st.dataframe(
+    shown, labels = widgets.readable(
         found[["id", "outcome", "mode", "started_at", "finished_at", "districts_total", "districts_failed", "requests",
-               "records", "actor", "error"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
-    )
+               "records", "actor", "error"]], ctx.now, {"id": "Run", "districts_total": "Districts"})
+    event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="sync_runs_table",
+                         column_config=labels)
     rows = widgets.selected_rows(event)
-    run_id = int(found.iloc[rows[0]]["id"]) if rows else int(found.iloc[0]["id"])
+    run_id = int(found.iloc[rows[0]]["id"]) if rows else linked_run(found)
+    links.keep("run", run_id, default=int(found.iloc[0]["id"]))  # `?run=ID`: a ticket can point at one run
     st.markdown(f"**Run #{run_id}, per district**")
     per_district = loaders.sync_run_districts(ctx.db_path, ctx.data_version, run_id=run_id)
     if per_district.empty:
@@ -62,11 +64,20 @@ def runs(ctx: Context) -> None:
     failed = per_district[per_district["outcome"] != "success"]
     state = run_state(str(found.loc[found["id"] == run_id, "outcome"].iloc[0]), sync_in_progress(ctx.db_path))
     if state == "running":
-        st.info(f"This run is still going: {len(failed)} district(s) not finished yet.")
+        st.info(f"This run is still going: {plural(len(failed), 'district')} not finished yet.")
     elif not failed.empty:
         stopped = " (it was interrupted)" if state == "interrupted" else ""
-        st.warning(f"{len(failed)} district(s) did not sync in this run{stopped}; the reason is in the error column.")
-    st.dataframe(per_district.drop(columns=["run_id"]), hide_index=True)
+        st.warning(f"{plural(len(failed), 'district')} did not sync in this run{stopped}; the reason is in the Error "
+                   "column.")
+    shown, labels = widgets.readable(per_district.drop(columns=["run_id"]), ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
+
+
+def linked_run(found: pd.DataFrame) -> int:
+    """The run `?run=ID` names when it is one of those listed, else the newest."""
+    wanted = st.query_params.get("run", "")
+    listed = {int(i) for i in found["id"]}
+    return int(wanted) if wanted.isdigit() and len(wanted) < 19 and int(wanted) in listed else int(found.iloc[0]["id"])
 
 
 def events(ctx: Context) -> None:
@@ -77,7 +88,8 @@ def events(ctx: Context) -> None:
     st.caption(f"The newest {len(found):,} events")
     if not privacy.bulk_toggle(ctx, "Clever events: previous attributes of users", key="events_unmasked"):
         found = found.assign(previous_attributes=found["previous_attributes"].map(mask_json_fields))
-    st.dataframe(found, hide_index=True)
+    shown, labels = widgets.readable(found, ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 def changes(ctx: Context) -> None:
@@ -87,13 +99,12 @@ def changes(ctx: Context) -> None:
         widgets.empty("No change in any district's LMS state or matching yet: they show up after the second sync.")
         return
     names = loaders.district_names(ctx.db_path, ctx.data_version)
-    st.dataframe(
+    shown, labels = widgets.readable(
         pd.DataFrame(
             [{"when": c.at, "district": names.get(c.district_id, c.district_id), "change": c.summary,
               "worse": "yes" if c.regression else "", "district_id": c.district_id} for c in reversed(found)]
-        ),
-        hide_index=True,
-    )
+        ), ctx.now)
+    st.dataframe(shown, hide_index=True, column_config=labels)
 
 
 show(render)

@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from lmsdata.csvsafe import frame_to_csv
-from lmsdata.ui import loaders, privacy, safe, widgets
+from lmsdata.ui import links, loaders, privacy, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.wording import lms_name
 
 SHOWN_ROWS = 2000
+ROLES = ("student", "teacher")
 
 
 def render(ctx: Context) -> None:
@@ -26,19 +28,31 @@ def render(ctx: Context) -> None:
         widgets.empty("No districts in the cache yet. Run a sync first (`lmsdata sync --full`, or the Sync log page).")
         return
     districts_frame = loaders.district_health(ctx)
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
+    c1, c2, c3, c4 = st.columns([3, 2, 3, 3])  # Role wide enough for both pills
+    lms_choices = sorted(districts_frame["lms_type"].fillna("").unique())
+    links.seed("unmatched_district", "district", many=True, choices=names)
+    links.seed("unmatched_lms", "lms", many=True, choices=lms_choices)
+    links.seed("unmatched_role", "role", many=True, choices=ROLES)
+    links.seed("unmatched_search", "q")
     district_ids = tuple(c1.multiselect("District", list(names), format_func=names.get, key="unmatched_district"))
-    lms_types = tuple(c2.multiselect("LMS", sorted(districts_frame["lms_type"].fillna("").unique()),
-                                     format_func=lambda t: t or "(none)", key="unmatched_lms"))
-    roles = tuple(c3.multiselect("Role", ["student", "teacher"], default=["student", "teacher"], key="unmatched_role"))
+    lms_types = tuple(c2.multiselect("LMS", lms_choices, format_func=lambda t: lms_name(t) or "(none)",
+                                     key="unmatched_lms"))
+    roles = tuple(c3.multiselect("Role", list(ROLES), default=None if "unmatched_role" in st.session_state
+                                 else list(ROLES), key="unmatched_role"))
     schools = loaders.schools(ctx.db_path, ctx.data_version, district_ids) if district_ids else pd.DataFrame()
+    school_choices = list(schools["id"]) if not schools.empty else []
+    links.seed("unmatched_school", "school", many=True, choices=school_choices)
     school_ids = tuple(
-        c4.multiselect("School", list(schools["id"]) if not schools.empty else [],
+        c4.multiselect("School", school_choices,
                        format_func=dict(zip(schools.get("id", []), schools.get("name", []), strict=True)).get,
                        placeholder="pick a district first" if not district_ids else "all schools",
                        key="unmatched_school")
     )
     search = st.text_input("Search", placeholder="name, e-mail or SIS id", key="unmatched_search").strip()
+    for param, value in (("district", list(district_ids)), ("lms", list(lms_types)), ("school", list(school_ids)),
+                         ("q", search)):
+        links.keep(param, value)
+    links.keep("role", list(roles), default=list(ROLES))
     filters = {"district_ids": district_ids, "lms_types": lms_types, "school_ids": school_ids, "search": search}
     unmasked = privacy.bulk_toggle(ctx, "unmatched users: names, e-mails and SIS ids", key="unmatched_unmasked")
     if not unmasked:
@@ -96,7 +110,8 @@ def listing(ctx: Context, noun: str, loader: Callable[..., pd.DataFrame], filter
                + (" (the first shown; narrow the filters, or export them all)" if more else ""))
     shown = rows.head(SHOWN_ROWS)
     selectable = {"on_select": "rerun", "selection_mode": "single-row"} if noun == "users" else {}
-    st.dataframe(shown.drop(columns=["district_id"]), hide_index=True, key=f"unmatched_{noun}_table", **selectable)
+    table, labels = widgets.readable(shown.drop(columns=["district_id"]), ctx.now)
+    st.dataframe(table, hide_index=True, key=f"unmatched_{noun}_table", column_config=labels, **selectable)
     if more and not st.button(f"Prepare a CSV of every matching {noun.rstrip('s')}", key=f"unmatched_{noun}_prepare"):
         return shown
     everything = loader(ctx.db_path, ctx.data_version, **filters, limit=None) if more else rows

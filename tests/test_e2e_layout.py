@@ -107,6 +107,19 @@ def test_owner_and_next_step_fit_a_laptop_screen(server: str, browser: Browser) 
     page.context.close()
 
 
+def test_no_headline_figure_is_cut_at_1280(server: str, browser: Browser,
+                                           hostile_cache: tuple[Path, int, str]) -> None:
+    """The Overview's six figures and the District header's (LMS, LMS state, times) fit their columns."""
+    for url in (f"{server}/overview", f"{server}/district?district={hostile_cache[2]}"):
+        page = open_view(browser, url)
+        expect(page.get_by_test_id("stMetricValue").first).to_be_visible()
+        cut = page.evaluate("""() => [...document.querySelectorAll(
+                '[data-testid=stMetricLabel] p, [data-testid=stMetricValue] div')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+        assert cut == [], (url, cut)
+        page.context.close()
+
+
 def test_a_copied_url_reopens_the_same_view(server: str, browser: Browser,
                                             hostile_cache: tuple[Path, int, str]) -> None:
     page = open_view(browser, f"{server}/overview")
@@ -129,6 +142,13 @@ def test_a_copied_url_reopens_the_same_view(server: str, browser: Browser,
     expect(fresh.get_by_test_id("stMultiSelect").filter(has_text="Status")).to_contain_text("Action needed")
     expect(fresh.get_by_text(re.compile(r"^\d+ of \d+ districts"))).to_have_text(caption)
     fresh.context.close()
+
+    # another page's filters, from a link alone: the Unmatched page's role and search
+    unmatched = open_view(browser, f"{server}/unmatched?role=teacher&q=no-such-teacher")
+    expect(unmatched.get_by_role("textbox", name="Search")).to_have_value("no-such-teacher")
+    expect(unmatched.get_by_test_id("stMultiSelect").filter(has_text="Role")).not_to_contain_text("student")
+    expect(unmatched.get_by_text("No unmatched users with these filters", exact=False)).to_be_visible()
+    unmatched.context.close()
 
     push_id = hostile_cache[1]
     linked = open_view(browser, f"{server}/pushes?push={push_id}")

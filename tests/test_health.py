@@ -16,6 +16,7 @@ from lmsdata.health import (
     Thresholds,
     assess,
     healthy_share,
+    is_connected,
     matched_percentages,
     state_since,
     transitions,
@@ -388,7 +389,7 @@ def test_transitions_find_state_changes_and_drops_in_time_order() -> None:
 
 def test_transition_summaries_read_as_plain_words() -> None:
     summaries = [t.summary for t in transitions(HISTORY)]
-    assert "LMS state not connected → pending_authorization" in summaries
+    assert "LMS state not connected → pending authorization" in summaries
     assert "Matched students fell from 96% to 80%" in summaries
 
 
@@ -501,3 +502,21 @@ def test_healthy_share_counts_connected_districts_only() -> None:
     rows = [{"lms_state": "success", "health": "healthy"}, {"lms_state": "success", "health": "stale"},
             {"lms_state": "", "health": "not_connected"}, {"lms_state": None, "health": "not_connected"}]  # fmt: skip
     assert healthy_share(rows) == (1, 2)
+
+
+@pytest.mark.parametrize(("lms_state", "connected"), [
+    ("success", True), ("matching_in_progress", True), ("pending_authorization", True), ("error", True),
+    ("", False), ("  ", False), (None, False),
+])  # fmt: skip
+def test_one_meaning_of_connected(lms_state: str | None, connected: bool) -> None:
+    """The Overview's "Connected" and "Healthy" figures share it (`healthy_share` counts the same districts)."""
+    row = {"lms_state": lms_state, "health": "healthy"}
+    assert is_connected(row) is connected and healthy_share([row]) == ((1, 1) if connected else (0, 0))
+
+
+def test_our_next_steps_have_no_markdown_backticks() -> None:
+    """Next steps are shown in table cells and escaped text, where a backtick shows as it is."""
+    rows = [row(lms_state="", lms_type=""), row(last_sync_error="HTTP 400 Bad Request")]
+    steps = [r.next_step for district in rows for r in assess(district, now=NOW).reasons]
+    steps += [c.next_step for c in Category]
+    assert len(steps) > len(Category) and not [s for s in steps if "`" in s]

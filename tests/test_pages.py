@@ -11,11 +11,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lmsdata.db import bump_data_version, connect
+from lmsdata.pushes.taxonomy import Category
 from lmsdata.ui.safe import WORD_JOINER
 from tests.ui_fixtures import ADMIN_EMAIL, build_cache, signed_in
 from tests.ui_fixtures import at as at_time
@@ -112,14 +114,17 @@ def table(at: AppTest, index: int = 0):  # type: ignore[no-untyped-def]
 def test_overview_headline_figures_chart_and_every_district(cache: Path) -> None:
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Districts connected"] == "2 of 6"
-    # of the 4 districts with LMS Connect (2 never connected are not counted), none is healthy (Maple Grove
-    # has a failed push); the old headline said "0%" of all 6
+    # one meaning of connected (`health.is_connected`, any lms_state) for both figures: 4 of 6 districts have
+    # LMS Connect, 2 of them fully set up (lms_state success), 2 never connected
+    assert metrics["Connected"] == "4 of 6"
+    assert "(2 fully set up)" in next(m.help for m in at.metric if m.label == "Connected")
+    # of the 4 connected districts none is healthy (Maple Grove has a failed push); the old headline said "0%" of all 6
     assert metrics["Healthy"] == "0 of 4"
     assert "0 of 4 connected districts" in next(m.help for m in at.metric if m.label == "Healthy")
-    assert metrics["Unmatched students"] == "2"
-    assert metrics["Failed pushes, last week"] == "3"
-    assert metrics["Open invitations"] == "1"
+    assert metrics["Unmatched"] == "2"
+    assert "Unmatched students" in next(m.help for m in at.metric if m.label == "Unmatched")
+    assert metrics["Failed, 7 days"] == "3"
+    assert metrics["Invitations"] == "1"
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert sum(chart["x"]) == 6
     rows = table(at)
@@ -186,7 +191,7 @@ def test_district_deep_link_shows_status_owner_next_step_trend_and_problems(cach
     assert [t["name"] for t in charts[0]["data"]] == ["students", "teachers", "sections"]
     assert charts[1]["data"][0]["y"] == ["matching_in_progress", "success"]
     frames = [d.value for d in at.dataframe]
-    assert any("LMS state matching_in_progress → success" in set(f.get("change", [])) for f in frames)
+    assert any("LMS state matching in progress → success" in set(f.get("change", [])) for f in frames)
     assert any(set(f.get("name", [])) == {"Biology 2"} for f in frames)  # unsynced section
     users = next(f for f in frames if "first_name" in f.columns)  # unmatched users, students masked
     assert set(users["first_name"]) == {"G.", "A."} and "g•••@riverside.example.org" in set(users["email"])
@@ -254,7 +259,9 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     assert metrics["Look ready to retry"] == "1"  # push 4 failed transiently, but its section is not synced
     groups = table(at, 0)
     matched = groups[groups["label"] == "Student not matched in the LMS"].iloc[0]
-    assert matched["owner"] == "District" and "district" in matched["next_step"]
+    # the effective owner, as push 1's own row below says: its section is not synced yet, so Clever support acts
+    # first (the category's static owner, the district, comes after)
+    assert matched["owner"] == "Clever support" and "section" in matched["next_step"].lower()
     clusters = table(at, 1)
     outage = clusters[clusters["error"] == "Service Unavailable"].iloc[0]
     assert outage["districts"] == 2 and outage["pushes"] == 2
@@ -267,6 +274,9 @@ def test_failed_pushes_grouped_with_owner_next_step_clusters_and_readiness(cache
     # no longer matters, its unsynced section (Clever support's step) does
     owners = dict(zip(pushes["Push"], pushes["Owner"], strict=True))
     assert (owners[2], owners[4]) == ("Us (partner)", "Clever support")
+    assert owners[1] == matched["owner"]  # the table by category and owner agrees with the rows
+    transient = groups[groups["label"] == Category.TRANSIENT.label]
+    assert sorted(transient["owner"]) == ["Clever support", "Us (partner)"] and list(transient["pushes"]) == [1, 1]
     assert "Grace Hopper" not in set(pushes["Student"])
     at.toggle(key="pushes_ready_only").set_value(True).run()
     assert set(table(at, 2)["Push"]) == {2}
@@ -311,10 +321,10 @@ def test_sync_log_runs_per_district_outcomes_events_and_transitions(cache: Path)
     per_district = table(at, 1)
     failed = per_district[per_district["outcome"] == "failed"].iloc[0]
     assert failed["district"] == "Lakeview Public Schools" and "503" in failed["error"]
-    assert "1 district(s) did not sync" in texts(at)
+    assert "1 district did not sync" in texts(at)
     assert list(table(at, 2)["type"]) == ["users.updated"]
     changes = table(at, 3)
-    assert "LMS state matching_in_progress → error" in set(changes["change"])
+    assert "LMS state matching in progress → error" in set(changes["change"])
     assert "yes" in set(changes[changes["district"] == "Lakeview Public Schools"]["worse"])
 
 
@@ -438,3 +448,103 @@ def test_a_district_without_an_lms_does_not_say_its_sections_are_synced(cache: P
     assert "No LMS is connected yet, so no section is synced" in texts(at)
     synced = open_page("district", district="d-healthy")
     assert "Every section is synced in the LMS." in texts(synced)
+
+
+def reopen(at: AppTest, page: str) -> AppTest:
+    """The URL `at` shows now, opened in a new session (a colleague clicking the copied link)."""
+    fresh = app()
+    fresh.run()
+    fresh.switch_page(f"pages/{page}.py")
+    for key in at.query_params:
+        fresh.query_params[key] = at.query_params[key]
+    fresh.run()
+    assert_no_error(fresh)
+    return fresh
+
+
+def test_unmatched_filters_and_search_live_in_the_url(cache: Path) -> None:
+    at = open_page("unmatched")
+    at.multiselect(key="unmatched_district").set_value(["d-below"]).run()
+    at.multiselect(key="unmatched_school").set_value(["d-below-sch"]).run()
+    at.multiselect(key="unmatched_role").set_value(["student"]).run()
+    at.text_input(key="unmatched_search").input("S201").run()
+    assert [at.query_params[p] for p in ("district", "role", "q")] in (
+        [["d-below"], ["student"], ["S201"]], ["d-below", "student", "S201"])
+    again = reopen(at, "unmatched")
+    assert list(table(again, 0)["last_name"]) == list(table(at, 0)["last_name"]) == ["T."]
+    assert again.multiselect(key="unmatched_school").value == ["d-below-sch"]
+    assert again.multiselect(key="unmatched_role").value == ["student"]
+    at.multiselect(key="unmatched_role").set_value(["student", "teacher"]).run()
+    assert "role" not in at.query_params  # the default stays out of the URL
+
+
+def test_audit_and_invitation_filters_live_in_the_url(cache: Path) -> None:
+    at = open_page("audit")
+    at.multiselect(key="audit_action").set_value(["invite"]).run()
+    at.text_input(key="audit_search").input("nothing-like-this").run()
+    again = reopen(at, "audit")
+    assert again.multiselect(key="audit_action").value == ["invite"]
+    assert "No entry matches" in texts(again)
+    invitations = open_page("invitations")
+    invitations.multiselect(key="invitations_state").set_value(["sent"]).run()
+    assert reopen(invitations, "invitations").multiselect(key="invitations_state").value == ["sent"]
+
+
+def test_a_sync_run_link_opens_that_run(cache: Path) -> None:
+    with connect(cache) as db:
+        db.table("sync_runs").insert({"id": 2, "started_at": at_time(minutes=1), "finished_at": at_time(minutes=1),
+                                      "mode": "incremental", "outcome": "success", "districts_total": 0,
+                                      "districts_failed": 0, "requests": 0, "records": 0, "actor": "cli"})
+        bump_data_version(db)
+    at = open_page("sync", run="1")
+    assert "**Run #1, per district**" in "\n".join(m.value for m in at.markdown)
+    at = open_page("sync")
+    assert "**Run #2, per district**" in "\n".join(m.value for m in at.markdown)
+    assert "run" not in at.query_params  # the newest run is the default
+
+
+def test_times_are_relative_with_the_exact_local_time_beside(cache: Path) -> None:
+    pushes = open_page("pushes")
+    rows = table(pushes, 2)
+    assert rows["updated_at"].str.fullmatch(r"just now|\d+ (min|h|days) ago").all()  # "Last attempt", not ISO
+    assert rows["updated_at__local"].notna().all()
+    labels = column_labels(pushes, 2)
+    assert (labels["updated_at"], labels["updated_at__local"]) == ("Last attempt", "Last attempt (local)")
+    overview = table(open_page())
+    lakeview = overview.set_index("District").loc["Lakeview Public Schools"]
+    # the fixture's times are relative to when the test module loaded: minutes may have passed since
+    assert lakeview["last_lms_sync"] == "9 days ago" and re.fullmatch(r"\d+ min ago", lakeview["last_pulled_at"])
+    assert overview.set_index("District").loc["Cedar Falls District", "last_lms_sync"] == ""  # empty, not "None"
+    runs = open_page("sync")
+    assert table(runs, 0)["started_at"].str.endswith("ago").all()
+
+
+def column_labels(at: AppTest, index: int) -> dict[str, str]:
+    """Each column's header as the browser shows it (its column_config label, else its name)."""
+    config = json.loads(at.dataframe[index].proto.columns or "{}")
+    frame = table(at, index)
+    return {c: (config.get(f"col:name:{c}") or config.get(c) or {}).get("label") or c for c in frame.columns}
+
+
+@pytest.mark.parametrize("page", ["overview", "pushes", "sync", "audit", "invitations", "unmatched", "district"])
+def test_no_table_header_is_a_raw_column_name(cache: Path, page: str) -> None:
+    at = open_page(None if page == "overview" else page, **({"district": "d-below"} if page == "district" else {}))
+    assert len(at.dataframe) > 0
+    for index in range(len(at.dataframe)):
+        raw = [label for label in column_labels(at, index).values() if "_" in label or label != label.strip()
+               or (label[:1].islower() and label[:1].isalpha())]
+        assert not raw, (page, index, raw)
+        frame = table(at, index)
+        blank = [c for c in frame.columns if not str(c).endswith("__local")  # an exact-time column may be empty
+                 and (frame[c].dtype == object or str(frame[c].dtype) in ("str", "string", "Int64"))
+                 and frame[c].map(lambda v: v is None or v is pd.NA or (isinstance(v, float) and v != v)).any()]
+        assert not blank, (page, index, "cells that would read None", blank)
+
+
+def test_a_push_detail_names_the_owner_its_row_shows(cache: Path) -> None:
+    """Push 4 failed transiently (the category says: nobody, wait) but its section is not synced: its details,
+    like its row, say Clever support acts now."""
+    at = open_page("pushes", push="4")
+    shown = "\n".join(m.value for m in at.markdown)
+    row = table(at, 2).set_index("Push").loc[4]
+    assert row["Owner"] == "Clever support" and "owner now: Clever support" in shown

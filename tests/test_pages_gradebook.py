@@ -50,3 +50,13 @@ def test_district_page_shows_the_reconcile_summary_and_its_age(gradebook_cache: 
     at = open_page("district", district="d-healthy")
     assert "Read back from the LMS" in texts(at)
     assert {m.label: m.value for m in at.metric}["Teacher override"] == "1"
+
+
+def test_gradebook_district_and_states_live_in_the_url(gradebook_cache: Path) -> None:
+    at = open_page("gradebook")
+    at.selectbox(key="gradebook_district").set_value("d-healthy").run()
+    at.multiselect(key="gradebook_states").set_value(["landed"]).run()
+    again = pages.reopen(at, "gradebook")
+    assert again.selectbox(key="gradebook_district").value == "d-healthy"
+    assert again.multiselect(key="gradebook_states").value == ["landed"]
+    assert list(table(again, 1)["state"]) == list(table(at, 1)["state"]) == ["landed"]

@@ -88,8 +88,8 @@ class Category(enum.Enum):
         "partner",
         "Outcome unknown: may have been created",
         "The assignment create timed out, so it may exist in the LMS. Check the section's gradebook: "
-        "if it is there, record its id (`lmsdata pushes resolve ID --assignment-id UUID`); "
-        "if not, mark it not created (`lmsdata pushes resolve ID --not-created`) and retry.",
+        "if it is there, record its id ('lmsdata pushes resolve ID --assignment-id UUID'); "
+        "if not, mark it not created ('lmsdata pushes resolve ID --not-created') and retry.",
     )
     HELD_FOR_OPERATOR = (
         "partner",

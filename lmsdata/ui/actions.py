@@ -16,6 +16,7 @@ from lmsdata.config import ConfigError
 from lmsdata.redact import redact
 from lmsdata.ui import services
 from lmsdata.ui.progress import Report, with_progress
+from lmsdata.wording import plural
 
 if TYPE_CHECKING:
     from lmsdata.ui.context import Context
@@ -50,8 +51,10 @@ def sync_now(ctx: Context, district_ids: list[str] | None) -> Outcome:
         return Outcome(False, f"The sync could not start: {redact(str(exc))}")
     items = [{"district": d, "outcome": "failed", "reason": redact(m)} for d, m in sorted(result.failed.items())]
     if result.failed:
-        return Outcome(False, f"Sync #{result.run_id} finished with {len(result.failed)} district(s) failing.", items)
-    return Outcome(True, f"Sync #{result.run_id} finished: {result.records:,} records, {result.requests:,} requests.")
+        failing = plural(len(result.failed), "district")
+        return Outcome(False, f"Sync #{result.run_id} finished with {failing} failing.", items)
+    return Outcome(True, f"Sync #{result.run_id} finished: {plural(result.records, 'record')}, "
+                         f"{plural(result.requests, 'request')}.")
 
 
 def retry(ctx: Context, push_ids: list[int] | None = None, *, all_failed: bool = False) -> Outcome:

@@ -35,19 +35,21 @@ def queue_page(ctx: Context) -> None:
                       "Take a district from the Overview page to start a case.")
         return
     frame = pd.DataFrame(rows)
-    st.dataframe(
+    view, times = widgets.with_times(
         pd.DataFrame({
             "Queue": frame["queue"].map({"mine": "my case", "unassigned": "unassigned"}),
             "District": frame["name"],
             "Status": frame["health"].map(widgets.status_label),
             "Next step": frame["next_step"],
             "Case state": frame["state"].fillna(""),
-            "Last LMS sync": frame["last_lms_sync"].map(lambda v: widgets.age(v, ctx.now)),
+            "last_lms_sync": frame["last_lms_sync"],
             "Open": frame["id"].map(widgets.district_url),
-        }),
+        }), {"last_lms_sync": "Last LMS sync"}, ctx.now)
+    st.dataframe(
+        view,
         hide_index=True,
         column_config={"Open": st.column_config.LinkColumn(display_text="open"),
-                       "Next step": st.column_config.TextColumn(width="large")},
+                       "Next step": st.column_config.TextColumn(width="large"), **times},
     )
 
 
@@ -68,7 +70,7 @@ def case_panel(ctx: Context, district_id: str) -> None:
     else:
         st.caption("Your role may read this case; an operator edits it.")
     for note in case.get("notes", []):
-        st.text(f"{note['at']} · {note['author']}")
+        st.text(f"{widgets.age(note['at'], ctx.now)} ({widgets.when(note['at'])}) · {note['author']}")
         st.text(note["body"])
 
 

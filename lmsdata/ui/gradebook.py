@@ -12,11 +12,13 @@ from lmsdata.db import connect
 from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
 from lmsdata.gradebook.export import lms_changes, write_jsonl
 from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
-from lmsdata.ui import actions, loaders, privacy, widgets
+from lmsdata.ui import actions, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
+from lmsdata.wording import plural
 
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}
+SHOWN = ("missing", "different", "override")  # the states a person acts on, shown unless the URL says otherwise
 NOT_YET = "Not reconciled yet: run `lmsdata reconcile` to read the LMS gradebook back."
 
 
@@ -28,7 +30,8 @@ def summary(ctx: Context, district_id: str) -> None:
     if not found["reconciled_at"]:
         st.caption(NOT_YET)
         return
-    st.caption(f"Read back from the LMS {widgets.age(found['reconciled_at'], ctx.now)} · details on the Gradebook page")
+    st.caption(f"Read back from the LMS {widgets.age(found['reconciled_at'], ctx.now)} · details on the Gradebook page",
+               help=widgets.when(found["reconciled_at"]) or None)
     for column, state in zip(st.columns(len(STATES)), STATES, strict=True):
         column.metric(LABELS[state], found["counts"][state])
 
@@ -38,22 +41,28 @@ def page(ctx: Context) -> None:
     st.caption("What the LMS gradebook holds for the grades we pushed, from the last `lmsdata reconcile`. A teacher "
                "override is never written over by a retry unless an operator chooses 'Overwrite anyway'.")
     names = loaders.district_names(ctx.db_path, ctx.data_version)
+    links.seed("gradebook_district", "district", choices=names)
     district_id = st.selectbox("District", [None, *names], format_func=lambda d: "All districts" if d is None
                                else names.get(d, d), key="gradebook_district")  # fmt: skip
+    links.keep("district", district_id)
     with connect(ctx.db_path) as db:
         counts = pd.DataFrame(assignment_counts(db, district_id))
         duplicates = suspected_duplicates(db, district_id)
     if counts.empty:
         widgets.empty(NOT_YET)
     else:
-        st.dataframe(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS), hide_index=True)
+        shown, labels = widgets.readable(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS),
+                                         ctx.now)
+        st.dataframe(shown, hide_index=True, column_config=labels)
         students(ctx, district_id)
     identities(duplicates)
 
 
 def students(ctx: Context, district_id: str | None) -> None:
-    states = tuple(st.multiselect("Show", list(STATES), default=["missing", "different", "override"],
-                                  format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
+    links.seed("gradebook_states", "show", many=True, choices=STATES)
+    states = tuple(st.multiselect("Show", list(STATES), default=None if "gradebook_states" in st.session_state
+                                  else list(SHOWN), format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
+    links.keep("show", list(states), default=list(SHOWN))
     with connect(ctx.db_path) as db:
         rows = pd.DataFrame(student_rows(db, district_id, states))
         exported = io.StringIO()
@@ -63,13 +72,14 @@ def students(ctx: Context, district_id: str | None) -> None:
         widgets.empty("No student rows in these states.")
     else:
         shown = privacy.mask_students(rows, everything=unmasked)
-        st.dataframe(shown.drop(columns=["student_email", "district_id"]), hide_index=True)
+        table, labels = widgets.readable(shown.drop(columns=["student_email", "district_id"]), ctx.now)
+        st.dataframe(table, hide_index=True, column_config=labels)
     st.download_button("Download teacher edits (JSON Lines)", exported.getvalue(), "teacher-edits.jsonl",
                        mime="application/x-ndjson", key="gradebook_export")  # fmt: skip
     if rows.empty or not ctx.can(Permission.RETRY):
         return
     missing = sorted(int(p) for p in rows[(rows["state"] == "missing") & (rows["push_state"] != "sent")]["push_id"])
-    if missing and st.button(f"Retry {len(missing)} missing grade(s)", key="gradebook_retry"):
+    if missing and st.button(f"Retry {plural(len(missing), 'missing grade')}", key="gradebook_retry"):
         actions.show_outcome(actions.retry(ctx, missing))
     overridden = sorted(int(p) for p in rows[rows["state"] == "override"]["push_id"])
     if overridden:
@@ -86,5 +96,5 @@ def identities(duplicates: list) -> None:  # type: ignore[type-arg]
         st.caption("No two users of these districts look like the same person.")
         return
     st.caption("Grades to these students are held until an operator runs `lmsdata gradebook confirm-identity`.")
-    st.dataframe(pd.DataFrame([{"district": d.district_id, "users": ", ".join(d.user_ids), "why": d.reason}
+    st.dataframe(pd.DataFrame([{"District": d.district_id, "Users": ", ".join(d.user_ids), "Why": d.reason}
                                for d in duplicates]), hide_index=True)  # fmt: skip

@@ -86,4 +86,8 @@ def trend_chart(ctx: Context, shown: pd.DataFrame) -> None:
     if points.empty:
         widgets.empty("No sync since the term started yet: the trend fills in with every sync.")
         return
-    st.line_chart(points.set_index("pulled_at"), y=["sections_matched", "students_matched"], height=240)
+    # times on a time axis and series named in words (not ISO text categories and column names)
+    series = pd.DataFrame({"Sections synced %": points["sections_matched"],
+                           "Students matched %": points["students_matched"]})
+    series.index = pd.to_datetime(points["pulled_at"], utc=True, format="ISO8601").rename("Pulled")
+    st.line_chart(series, height=240, y_label="%")

@@ -13,6 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata.pushes.log import parse_time
+from lmsdata.wording import relative, span
 from lmsdata.worker import lease, schedule
 
 SILENT_AFTER_S = 600.0  # no heartbeat for this long: the worker is stuck or gone (a heartbeat precedes each job)
@@ -55,27 +56,13 @@ def read(db: sqlite_utils.Database, now: datetime) -> WorkerStatus:
 def summary(status: WorkerStatus, now: datetime) -> tuple[bool, str]:
     """(healthy, one line) for the sidebar: 'worker: last sync 3 min ago, next in 12 min' or a warning."""
     sync = status.jobs.get("sync") or {}
-    last = f"last sync {_ago(sync['last_finished_at'], now)}" if sync.get("last_finished_at") else "no sync yet"
+    last = f"last sync {relative(sync['last_finished_at'], now)}" if sync.get("last_finished_at") else "no sync yet"
     if status.state == "running":
-        upcoming = f", next in {_span(parse_time(sync['next_run_at']) - now)}" if sync.get("next_run_at") else ""
+        due = relative(sync.get("next_run_at"), now)  # 'in 12 min'; an overdue run is due now
+        upcoming = (f", next {due}" if due.startswith("in ") else ", next due now") if due else ""
         failed = " (failed)" if sync.get("last_outcome") == "failed" else ""
         return True, f"worker: {last}{failed}{upcoming}"
     if status.state == "silent":
-        return False, (f"worker: no heartbeat for {_span(now - parse_time(status.heartbeat_at))} ({last}); "
+        return False, (f"worker: no heartbeat for {span(now - parse_time(status.heartbeat_at))} ({last}); "
                        "it may have been killed: check `lmsdata worker`")
     return False, f"worker: not running ({last}); start `lmsdata worker` to keep the cache fresh"
-
-
-def _ago(value: str, now: datetime) -> str:
-    return f"{_span(now - parse_time(value))} ago"
-
-
-def _span(delta: Any) -> str:
-    seconds = max(delta.total_seconds(), 0)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
