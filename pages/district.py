@@ -11,10 +11,11 @@ import streamlit as st
 from lmsdata.access import Permission
 from lmsdata.health import transitions
 from lmsdata.invitations import can_invite
-from lmsdata.ui import actions, confirm, escalation, gradebook, loaders, lti, privacy, safe, timeline, widgets
+from lmsdata.ui import actions, confirm, escalation, gradebook, loaders, lti, privacy, safe, widgets
 from lmsdata.ui.cases import case_panel
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.ui.timeline import section as timeline_section
 from lmsdata.wording import lms_name
 
 SYNC_FLAG = "district_sync"
@@ -43,7 +44,7 @@ def render(ctx: Context) -> None:
     gradebook.summary(ctx, district_id)
     case_panel(ctx, district_id)
     escalation.panel(ctx, district_id, key="district_bundle")
-    timeline.section(ctx, district_id)
+    timeline_section(ctx, district_id)
     details(ctx, district_id, connected=bool(row.get("lms_state")))
 
 
