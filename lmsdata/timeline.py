@@ -15,6 +15,7 @@ import sqlite_utils
 
 from lmsdata import queries
 from lmsdata.health import transitions
+from lmsdata.pushes.taxonomy import Category
 from lmsdata.wording import plural
 
 # Kinds in the order used to break a tie of timestamps (the more basic fact first).
@@ -100,12 +101,20 @@ def _pushes(db: sqlite_utils.Database, district_id: str, limit: int) -> list[Ent
     found = []
     for row in failed:
         answer = f"HTTP {row['http_status']}" if row["http_status"] is not None else "no answer"
-        now = f"; still failed: {', '.join(sorted(row['categories'].split(',')))}" if row["categories"] else ""
+        labels = sorted(_label(slug) for slug in row["categories"].split(",")) if row["categories"] else []
+        now = f"; still failed: {', '.join(labels)}" if labels else ""
         found.append(Entry(row["at"], "push", f"{plural(row['pushes'], 'push')} failed on {row['day']} "
                                               f"({answer}{now})", "", True))
     found += [Entry(row["at"], "push", f"{plural(row['pushes'], 'push')} recovered on {row['day']} (sent after a "
                                        "failure)") for row in recovered]
     return found
+
+
+def _label(slug: str) -> str:
+    try:
+        return Category.from_slug(slug).label
+    except ValueError:
+        return slug
 
 
 def _invitations(db: sqlite_utils.Database, district_id: str, limit: int) -> list[Entry]:

@@ -29,6 +29,7 @@ from lmsdata.ui import (
 from lmsdata.ui.cases import case_panel
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
+from lmsdata.ui.timeline import section as timeline_section
 from lmsdata.wording import lms_name
 
 SYNC_FLAG = "district_sync"
@@ -58,7 +59,7 @@ def render(ctx: Context) -> None:
     case_panel(ctx, district_id)
     fixrequests.panel(ctx, district_id)
     escalation.panel(ctx, district_id, key="district_bundle")
-    timeline.section(ctx, district_id)
+    timeline_section(ctx, district_id)
     details(ctx, district_id, connected=bool(row.get("lms_state")))
 
 

@@ -19,7 +19,7 @@ from lmsdata.access import AccessDenied, Principal, Role
 from lmsdata.audit import entries
 from lmsdata.cli import cli
 from lmsdata.db import connect
-from lmsdata.mail import Mailer, MailSink
+from lmsdata.mail import Mailer, MailError, MailSink
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +156,16 @@ def test_cli_bundle_writes_the_zip_and_prints_json(built: tuple[Path, list[str],
         assert [e["target"] for e in entries(db, action="bundle-download")][:2] == [district_id, district_id]
     missing = runner.invoke(cli, ["bundle", "no-such-district", "--db", str(path)])
     assert missing.exit_code == 2 and "no district no-such-district" in missing.output
+
+
+def test_a_refused_send_is_audited_as_failed_and_says_why(built: tuple[Path, list[str], str]) -> None:
+    path, _, district_id = built
+    with connect(path) as db:
+        made = bundle.for_district(db, district_id)
+    operator = Principal("op2@partner.example", Role.OPERATOR)
+    with MailSink(refuse="554 5.7.1 Message rejected") as sink, pytest.raises(MailError, match="554"):
+        bundle.send(path, operator, made, mailer=Mailer.from_url(sink.url), to="support@clever.example",
+                    mail_from="health@partner.example")
+    with connect(path) as db:
+        last = entries(db, actor="op2@partner.example", action="bundle-send")
+    assert [(e["outcome"], "554" in (e["detail"] or "")) for e in last] == [("failed", True)]

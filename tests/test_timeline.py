@@ -58,11 +58,13 @@ def fill(db_path: Path) -> None:
                    "VALUES ('d1', ?, 'matching_in_progress', 40), ('d1', ?, 'success', 97)", [A, B])
         db.execute("INSERT INTO pushes (id, district_id, section_id, assignment_key, kind, payload, state, source, "
                    "created_at, updated_at) VALUES (1, 'd1', 's', 'k', 'assignment_create', '{}', 'sent', 'api', ?, ?),"
-                   " (2, 'd2', 's', 'k', 'assignment_create', '{}', 'failed', 'api', ?, ?)", [A, B, A, A])
+                   " (2, 'd2', 's', 'k', 'assignment_create', '{}', 'failed', 'api', ?, ?),"
+                   " (3, 'd1', 's', 'k2', 'assignment_create', '{}', 'failed', 'api', ?, ?)", [A, B, A, A, C, C])
+        db.execute("UPDATE pushes SET category = 'section_not_synced' WHERE id = 3")
         db.execute("INSERT INTO push_attempts (push_id, started_at, http_status, message, outcome) VALUES "
                    "(1, ?, 503, 'Service Unavailable', 'failed'), (1, ?, 200, NULL, 'sent'), "
-                   "(2, ?, 503, 'Service Unavailable', 'failed')",
-                   ["2026-03-01T11:00:00.000Z", "2026-03-02T11:00:00.000Z", A])
+                   "(2, ?, 503, 'Service Unavailable', 'failed'), (3, ?, 404, 'Section not found', 'failed')",
+                   ["2026-03-01T11:00:00.000Z", "2026-03-02T11:00:00.000Z", A, C])
         db.execute("INSERT INTO invitations (district_id, email, state, actor, created_at, sent_at, accepted_at) "
                    "VALUES ('d1', 'it@d1.example', 'accepted', 'ops@p.example', ?, ?, ?)",
                    [A, "2026-03-01T12:00:00.000Z", "2026-03-02T12:00:00.000Z"])
@@ -88,6 +90,7 @@ def test_every_source_of_one_district_newest_first(db_path: Path) -> None:
     assert "Sync run 2 (incremental) success, 4 changes" in summaries
     assert "LMS state matching_in_progress → success" in summaries
     assert "1 push failed on 2026-03-01 (HTTP 503)" in summaries
+    assert "1 push failed on 2026-03-03 (HTTP 404; still failed: Section not synced to the LMS)" in summaries
     assert "1 push recovered on 2026-03-02 (sent after a failure)" in summaries
     assert "Invitation 1 accepted: LMS Connect authorized" in summaries
     assert "Alert sync_failed resolved: pulled again" in summaries

@@ -44,7 +44,7 @@ def panel(ctx: Context, subject: str, *, key: str) -> None:
     with st.container(border=True):
         st.caption("Escalation bundle: students masked, tokens and secrets redacted. Paste the summary into the "
                    "ticket, or attach the ZIP.")
-        st.code(made.summary, language=None)
+        st.code(made.summary, language=None, wrap_lines=True, height=320)
         left, right = st.columns(2)
         left.download_button("Download the ZIP", made.zip_bytes(), file_name=made.filename, mime="application/zip",
                              key=f"{key}_download_{subject}", icon=":material/download:",

@@ -14,6 +14,7 @@ import streamlit as st
 
 from lmsdata.pushes.search import BY, Query, SearchError
 from lmsdata.ui import links, loaders, privacy, widgets
+from lmsdata.wording import plural
 
 if TYPE_CHECKING:
     from lmsdata.ui.context import Context
@@ -37,7 +38,6 @@ def _empty(key: str) -> dict[str, None]:
 
 def find(ctx: Context, show: Callable[[int], None]) -> None:
     """The search box and its results; `show(push_id)` draws a picked push's details and attempts."""
-    st.subheader("Find a push: every state")
     links.seed("push_find", "find")
     links.seed("push_find_by", "by", choices=BY)
     for key, param in (("push_find_from", "from"), ("push_find_to", "to")):
@@ -45,8 +45,8 @@ def find(ctx: Context, show: Callable[[int], None]) -> None:
             st.session_state[key] = _day(st.query_params.get(param))
     c1, c2, c3, c4 = st.columns([4, 3, 2, 2])
     text = c1.text_input("Find a push: every state", key="push_find", placeholder="a student, teacher, section, "
-                         "assignment…", label_visibility="collapsed")
-    by = c2.selectbox("By", BY, format_func=BY_LABELS.get, key="push_find_by", label_visibility="collapsed")
+                         "assignment…")
+    by = c2.selectbox("By", BY, format_func=BY_LABELS.get, key="push_find_by")
     since = c3.date_input("Produced from", key="push_find_from", **_empty("push_find_from"))
     until = c4.date_input("to", key="push_find_to", **_empty("push_find_to"))
     since = since if isinstance(since, date) else None
@@ -83,7 +83,7 @@ def find(ctx: Context, show: Callable[[int], None]) -> None:
         "Produced": found["created_at"],
         "Last change": found["updated_at"],
     })
-    st.caption(f"{len(found):,} pushes (newest first) · select one to see its attempts")
+    st.caption(f"{plural(len(found), 'push')} (newest first) · select one to see its attempts")
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row", key=TABLE_KEY,
                          column_config={"Ready now": widgets.pill_column("Ready now", widgets.READY_COLOURS)})
     picked = [i for i in widgets.selected_rows(event) if i < len(found)]
