@@ -60,6 +60,16 @@ class _WSGIServer(wsgi.Server):
         self.connections_accepted = 0
         self._count_lock = threading.Lock()
 
+    @staticmethod
+    def bind_socket(socket_: socket.socket, bind_addr: tuple[str, int]) -> socket.socket:
+        """cheroot's bind, closing the socket when the port is taken (cheroot would leak it)."""
+        try:
+            socket_.bind(bind_addr)
+        except OSError:
+            socket_.close()
+            raise
+        return socket_
+
     def count_connection(self) -> None:
         with self._count_lock:
             self.connections_accepted += 1
