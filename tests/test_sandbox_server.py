@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,13 +16,13 @@ from sandbox_fixtures import CLIENT_ID, CLIENT_SECRET, client_for
 
 from lmsdata.client import CleverClient
 from lmsdata.sandbox import Sandbox, Server, serve
-from lmsdata.sync import sync
 from lmsdata.sandbox.server import MIN_THREADS
+from lmsdata.sync import sync
 
 
 @contextmanager
-def running(**options: object) -> Iterator[tuple[Sandbox, Server]]:
-    sandbox = Sandbox(seed=7, scale="tiny", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **options)  # type: ignore[arg-type]
+def running(**options: Any) -> Iterator[tuple[Sandbox, Server]]:
+    sandbox = Sandbox(seed=7, scale="tiny", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **options)
     with serve(sandbox) as server:
         yield sandbox, server
 
