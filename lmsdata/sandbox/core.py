@@ -83,6 +83,12 @@ class Sandbox:
     def terms(self, district_id: str) -> list[dict[str, Any]]:
         return self._objects(district_id, "terms")
 
+    def courses(self, district_id: str) -> list[dict[str, Any]]:
+        return self._objects(district_id, "courses")
+
+    def resources(self, district_id: str) -> list[dict[str, Any]]:
+        return self._objects(district_id, "resources")
+
     def events(self, district_id: str) -> list[dict[str, Any]]:
         return self.world.events(self.world.index_of(district_id))
 
