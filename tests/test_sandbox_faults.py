@@ -147,3 +147,28 @@ def test_in_process_clients_see_a_drop_as_an_httpx_transport_error() -> None:
         except httpx.TransportError:
             pass
         assert client.get("/v3.1/users").status_code == 200
+
+
+def test_a_storm_is_a_count_of_requests_whatever_the_clock_does() -> None:
+    """Hostile storms answer 429 to `storm_requests` requests of that token in a row, then stop.
+
+    The clock is frozen for one engine and races ahead for the other: both see the same storms, so a
+    faster server (keep-alive) cannot put more of a run's requests inside storms.
+    """
+    from lmsdata.sandbox.faults import Faults
+
+    frozen = Faults("hostile", 7, lambda: 1_800_000_000.0, slow_s=0.0, storm_requests=3)
+    ticks = iter(range(10**6))
+    racing = Faults("hostile", 7, lambda: 1_800_000_000.0 + 60 * next(ticks), slow_s=0.0, storm_requests=3)
+    kinds = [[(f.kind if f else None) for _, f in (engine.draw("token-a") for _ in range(600))]
+             for engine in (frozen, racing)]
+    assert kinds[0] == kinds[1]
+    runs, n = [], 0
+    for kind in kinds[0] + [None]:
+        if kind == "storm":
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    assert runs and all(r % 3 == 0 for r in runs), runs  # whole storms of three (back to back only if drawn so)
+    assert sum(runs) < 600 * 0.15  # 1.5 % of draws start a storm of 3
