@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/sandbox.py [--repeat 3]
 
 The server runs in its own process (as `lmsdata sandbox` does), so its peak memory (VmHWM) is its
 own and client and server use both cores. Baselines, measured in the same run on the same users
-behind the same threaded wsgiref server:
+behind the same server (`lmsdata.sandbox.server`, cheroot):
   * the same sandbox walked in Clever's customary 100-item pages;
   * a naive server that keeps the users as dicts and runs `json.dumps` on each page per request.
 """

@@ -225,6 +225,7 @@ def test_events_follow_control_plane_changes_over_http(demo: tuple[Sandbox, str]
         assert new_user["id"] not in [u["id"] for u in sandbox.users(did)]
         assert new_user["id"] not in sandbox.section(section["id"])["students"]
         stats = control.get("/stats").json()["result"]
+        control.close()  # keep-alive: an unclosed client would leave its connection open
         assert stats["requests_by_district"][did] >= 4
 
 

@@ -280,13 +280,124 @@ def test_related_lists_validate_and_agree_with_the_objects(world: tuple[Sandbox,
         assert sid in ids_of(f"/v3.1/terms/{term}/sections", "/v3.1/terms/{id}/sections")
         assert school in ids_of(f"/v3.1/terms/{term}/schools", "/v3.1/terms/{id}/schools")
         assert ids_of(f"/v3.1/terms/{term}/district", "/v3.1/terms/{id}/district") == [did]
-        for template in ("/v3.1/schools/{id}/courses", "/v3.1/sections/{id}/resources", "/v3.1/users/{id}/resources"):
-            owner = {"schools": school, "sections": sid, "users": student}[template.split("/")[2]]
-            assert ids_of(template.replace("{id}", owner), template) == []  # the districts have none
-        other_user = sandbox.users(sandbox.district_ids()[1])[0]["id"]
+        course = section["course"]
+        assert ids_of(f"/v3.1/sections/{sid}/course", "/v3.1/sections/{id}/course") == [course]
+        assert course in ids_of(f"/v3.1/schools/{school}/courses", "/v3.1/schools/{id}/courses")
+        resources = ids_of(f"/v3.1/sections/{sid}/resources", "/v3.1/sections/{id}/resources")
+        assert len(resources) == 1  # each course carries one resource
+        assert resources == ids_of(f"/v3.1/courses/{course}/resources", "/v3.1/courses/{id}/resources")
+        assert set(resources) <= set(ids_of(f"/v3.1/users/{teacher}/resources", "/v3.1/users/{id}/resources"))
+        for_students = [r for r in sandbox.resources(did) if "student" in r["roles"]]
+        assert set(ids_of(f"/v3.1/users/{student}/resources", "/v3.1/users/{id}/resources")) <= {
+            r["id"] for r in for_students}
+        other = sandbox.district_ids()[1]
+        other_user, elsewhere = sandbox.users(other)[0]["id"], sandbox.courses(other)[0]["id"]
         for template, path in [("/v3.1/users/{id}/sections", f"/v3.1/users/{other_user}/sections"),
-                               ("/v3.1/sections/{id}/course", f"/v3.1/sections/{sid}/course"),
+                               ("/v3.1/sections/{id}/course", "/v3.1/sections/000000000000000000000000/course"),
+                               ("/v3.1/courses/{id}/sections", f"/v3.1/courses/{elsewhere}/sections"),
                                ("/v3.1/schools/{id}/users", "/v3.1/schools/000000000000000000000000/users")]:
             response = client.get(path)
-            assert response.status_code == 404, path  # another district's user, no course, unknown school
+            assert response.status_code == 404, path  # another district's user or course, unknown section or school
             check(template, "GET", response)
+
+
+def test_courses_and_resources_validate_and_agree_with_the_sections(world: tuple[Sandbox, str], check: Any) -> None:
+    """Every course is some section's; a resource reaches its courses' sections and their members in its roles."""
+    sandbox, url = world
+    did = sandbox.district_ids()[0]
+    sections, courses, resources = sandbox.sections(did), sandbox.courses(did), sandbox.resources(did)
+    assert {c["id"] for c in courses} == {s["course"] for s in sections}
+    with client_for(sandbox, url, did) as client:
+        def ids_of(path: str, template: str, **params: str) -> list[str]:
+            response = client.get(path, params={"limit": 10000, **params})
+            assert response.status_code == 200, (path, response.text)
+            check(template, "GET", response)
+            data = response.json()["data"]
+            return [item["data"]["id"] for item in data] if isinstance(data, list) else [data["id"]]
+
+        assert ids_of("/v3.1/courses", "/v3.1/courses") == [c["id"] for c in courses]
+        assert ids_of("/v3.1/resources", "/v3.1/resources") == [r["id"] for r in resources]
+        covered: set[str] = set()
+        for course in courses:
+            cid = course["id"]
+            assert ids_of(f"/v3.1/courses/{cid}", "/v3.1/courses/{id}") == [cid]
+            assert ids_of(f"/v3.1/courses/{cid}/district", "/v3.1/courses/{id}/district") == [did]
+            of_course = [s for s in sections if s["course"] == cid]
+            assert ids_of(f"/v3.1/courses/{cid}/sections", "/v3.1/courses/{id}/sections") == [
+                s["id"] for s in of_course]
+            assert set(ids_of(f"/v3.1/courses/{cid}/schools", "/v3.1/courses/{id}/schools")) == {
+                s["school"] for s in of_course}
+            covered |= set(ids_of(f"/v3.1/courses/{cid}/resources", "/v3.1/courses/{id}/resources"))
+        assert covered == {r["id"] for r in resources}  # every resource is some course's
+        for resource in resources:
+            rid = resource["id"]
+            assert ids_of(f"/v3.1/resources/{rid}", "/v3.1/resources/{id}") == [rid]
+            its_courses = set(ids_of(f"/v3.1/resources/{rid}/courses", "/v3.1/resources/{id}/courses"))
+            its_sections = [s for s in sections if s["course"] in its_courses]
+            assert ids_of(f"/v3.1/resources/{rid}/sections", "/v3.1/resources/{id}/sections") == [
+                s["id"] for s in its_sections]
+            members = {u for s in its_sections for u in s["students"] + s["teachers"]}
+            users = ids_of(f"/v3.1/resources/{rid}/users", "/v3.1/resources/{id}/users")
+            assert set(users) <= members and users
+            for role in ("student", "teacher"):
+                listed = ids_of(f"/v3.1/resources/{rid}/users", "/v3.1/resources/{id}/users", role=role)
+                expected = sorted(u for u in members if role in resource["roles"] and role in sandbox.user(u)["roles"])
+                assert listed == expected, (resource["title"], role)
+        bad_role = client.get(f"/v3.1/resources/{resources[0]['id']}/users", params={"role": "staff"})
+        assert bad_role.status_code == 400
+        check("/v3.1/resources/{id}/users", "GET", bad_role)
+        foreign = sandbox.resources(sandbox.district_ids()[1])[0]["id"]
+        for template, path in [("/v3.1/courses/{id}", "/v3.1/courses/000000000000000000000000"),
+                               ("/v3.1/resources/{id}", f"/v3.1/resources/{foreign}")]:
+            response = client.get(path)
+            assert response.status_code == 404, path
+            check(template, "GET", response)
+
+
+def test_attendance_validates_and_follows_the_roster(world: tuple[Sandbox, str], check: Any) -> None:
+    """A section: each member student once per school day; a school: each of its students' daily record."""
+    sandbox, url = world
+    ids = ready_setup(sandbox, "canvas")
+    section = sandbox.section(ids["section"])
+    school = section["school"]
+    with client_for(sandbox, url, ids["district"]) as client:
+        def records(path: str, template: str, **params: Any) -> list[dict[str, Any]]:
+            response = client.get(path, params={"limit": 1000, **params})
+            assert response.status_code == 200, (path, response.text)
+            check(template, "GET", response)
+            return response.json()["data"]
+
+        by_section = records(f"/v3.1/attendance/sections/{section['id']}", "/attendance/sections/{section_id}")
+        days = sorted({r["attendance_date"] for r in by_section})
+        assert len(days) == 10 and len(by_section) == 10 * len(section["students"])
+        assert {(r["attendance_date"], r["student_id"]) for r in by_section} == {
+            (d, s) for d in days for s in section["students"]}
+        assert {r["attendance_type"] for r in by_section} == {"section"}
+        assert {r["section_id"] for r in by_section} == {section["id"]}
+        assert {r["attendance_status"] for r in by_section} <= {"present", "absent", "tardy"}
+        assert "present" in {r["attendance_status"] for r in by_section}
+        assert by_section == records(f"/v3.1/attendance/sections/{section['id']}",
+                                     "/attendance/sections/{section_id}")  # the same every time
+        late = records(f"/v3.1/attendance/sections/{section['id']}", "/attendance/sections/{section_id}",
+                       date_range_start=days[-3], attendance_status="present")
+        assert late == [r for r in by_section
+                        if r["attendance_date"] >= days[-3] and r["attendance_status"] == "present"]
+        daily = records(f"/v3.1/attendance/schools/{school}", "/attendance/schools/{school_id}",
+                        date_range_end=days[0])
+        students = {u["id"] for u in sandbox.users(ids["district"], role="student")
+                    if u["roles"]["student"]["school"] == school}
+        assert {r["student_id"] for r in daily} == students and len(daily) == len(students)
+        assert {r["attendance_type"] for r in daily} == {"daily"} and all("section_id" not in r for r in daily)
+        first = client.get(f"/v3.1/attendance/schools/{school}", params={"limit": 3})
+        rest = client.get(next(link["uri"] for link in first.json()["links"] if link["rel"] == "next"))
+        assert [r["sis_id"] for r in first.json()["data"] + rest.json()["data"]][:6] == [
+            r["sis_id"] for r in records(f"/v3.1/attendance/schools/{school}", "/attendance/schools/{school_id}")][:6]
+        for params in ({"limit": 1001}, {"limit": 0}, {"date_range_start": "2025-02-30"}, {"date_range_end": ""},
+                       {"attendance_status": "late"}):
+            response = client.get(f"/v3.1/attendance/sections/{section['id']}", params=params)
+            assert response.status_code == 400, params
+            check("/attendance/sections/{section_id}", "GET", response)
+        elsewhere = sandbox.sections(sandbox.district_ids()[1])[0]["id"]
+        response = client.get(f"/v3.1/attendance/sections/{elsewhere}")
+        assert response.status_code == 404
+        check("/attendance/sections/{section_id}", "GET", response)

@@ -59,9 +59,9 @@ def test_flaky_is_a_few_percent_of_5xx_slow_and_dropped_and_deterministic() -> N
 
 
 def test_hostile_storms_broken_bodies_html_timeouts_and_drops() -> None:
-    # A storm lasts a time, not a number of requests: at a few ms a request, 0.05 s storms swallowed half
-    # of them; 0.01 s keeps storms short on a fast machine (each still answers 429 at least once).
-    with served(faults="hostile", slow_s=0.4, storm_s=0.01) as (sandbox, url):
+    # A storm is a number of requests (two here), not a time: however fast the server answers, the same
+    # requests of this sequential client fall in storms on every run.
+    with served(faults="hostile", slow_s=0.4, storm_requests=2) as (sandbox, url):
         district = next(d for d in sandbox.district_ids() if d != sandbox.revoked_mid_run)
         counts = Counter(_run(sandbox, url, district, 400, timeout=0.2))
         assert {"429", "html 502", "503", "broken json 200", "timeout", "dropped"} <= set(counts), counts
@@ -70,7 +70,7 @@ def test_hostile_storms_broken_bodies_html_timeouts_and_drops() -> None:
 
 
 def test_hostile_revokes_one_district_token_mid_run() -> None:
-    with served(faults="hostile", slow_s=0.0, storm_s=0.0) as (sandbox, url):
+    with served(faults="hostile", slow_s=0.0, storm_requests=1) as (sandbox, url):
         target = sandbox.revoked_mid_run
         assert target in sandbox.district_ids()
         outcomes = _run(sandbox, url, target, 60)
@@ -147,3 +147,28 @@ def test_in_process_clients_see_a_drop_as_an_httpx_transport_error() -> None:
         except httpx.TransportError:
             pass
         assert client.get("/v3.1/users").status_code == 200
+
+
+def test_a_storm_is_a_count_of_requests_whatever_the_clock_does() -> None:
+    """Hostile storms answer 429 to `storm_requests` requests of that token in a row, then stop.
+
+    The clock is frozen for one engine and races ahead for the other: both see the same storms, so a
+    faster server (keep-alive) cannot put more of a run's requests inside storms.
+    """
+    from lmsdata.sandbox.faults import Faults
+
+    frozen = Faults("hostile", 7, lambda: 1_800_000_000.0, slow_s=0.0, storm_requests=3)
+    ticks = iter(range(10**6))
+    racing = Faults("hostile", 7, lambda: 1_800_000_000.0 + 60 * next(ticks), slow_s=0.0, storm_requests=3)
+    kinds = [[(f.kind if f else None) for _, f in (engine.draw("token-a") for _ in range(600))]
+             for engine in (frozen, racing)]
+    assert kinds[0] == kinds[1]
+    runs, n = [], 0
+    for kind in kinds[0] + [None]:
+        if kind == "storm":
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    assert runs and all(r % 3 == 0 for r in runs), runs  # whole storms of three (back to back only if drawn so)
+    assert sum(runs) < 600 * 0.15  # 1.5 % of draws start a storm of 3

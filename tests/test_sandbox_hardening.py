@@ -106,10 +106,13 @@ def test_owner_type_is_accepted_in_the_query_a_form_or_a_json_body(world: World,
 
 
 @pytest.mark.parametrize("path", ["/v3.1/courses", "/v3.1/resources"])
-def test_courses_and_resources_are_valid_empty_lists(world: World, path: str) -> None:
+def test_courses_and_resources_are_lists_of_the_districts_own(world: World, path: str) -> None:
     sandbox, url, _ = world
-    with client_for(sandbox, url, sandbox.district_ids()[0]) as client:
-        listed = client.get(path, params={"limit": 5})
+    did = sandbox.district_ids()[0]
+    with client_for(sandbox, url, did) as client:
+        listed = client.get(path, params={"limit": 2})
         too_many = client.get(path, params={"limit": 20000})
-    assert listed.status_code == 200 and listed.json()["data"] == []
+    served = {"/v3.1/courses": sandbox.courses, "/v3.1/resources": sandbox.resources}[path](did)
+    assert listed.status_code == 200 and [item["data"] for item in listed.json()["data"]] == served[:2]
+    assert {obj["district"] for obj in served} == {did}
     assert too_many.status_code == 413  # the same limit check as every Data API list

@@ -39,7 +39,7 @@ def test_full_sync_mirrors_the_sandbox_with_the_minimum_of_requests(db_path: Pat
 def test_faults_cost_time_never_data(db_path: Path, faults: str) -> None:
     # Small pages multiply the requests (and so the faults); slow replies outlast the read timeout.
     options = ClientOptions(backoff_base=0.02, backoff_cap=0.2, read_timeout=1.0, data_page_limit=40)
-    with served(faults=faults, slow_s=1.5, storm_s=0.3) as (sandbox, url), client_for(url, options) as client:
+    with served(faults=faults, slow_s=1.5, storm_requests=2) as (sandbox, url), client_for(url, options) as client:
         result = sync(client, db_path, full=True, concurrency=6)
         stats = sandbox.stats()
     assert sum(stats["faults"].values()) >= 5, stats["faults"]  # the run really met faults
@@ -55,7 +55,7 @@ def test_faults_cost_time_never_data(db_path: Path, faults: str) -> None:
 
 def test_hostile_profile_revokes_a_token_mid_run_and_only_that_district_fails(db_path: Path) -> None:
     options = ClientOptions(backoff_base=0.02, backoff_cap=0.2, read_timeout=1.0, data_page_limit=10)
-    with served(faults="hostile", slow_s=1.5, storm_s=0.3) as (sandbox, url):
+    with served(faults="hostile", slow_s=1.5, storm_requests=2) as (sandbox, url):
         victim = sandbox.revoked_mid_run
         assert victim is not None
         pair = [victim, next(d for d in sandbox.district_ids() if d != victim)]

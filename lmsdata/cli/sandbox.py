@@ -29,15 +29,17 @@ def register(cli: click.Group) -> None:
               help="Requests per minute per token.")
 @click.option("--slow-s", default=2.0, show_default=True, type=click.FloatRange(0),
               help="How long a 'slow' fault stalls a reply (seconds).")
+@click.option("--storm-requests", default=3, show_default=True, type=click.IntRange(1),
+              help="How many requests of a token in a row a hostile 429 storm answers.")
 @click.option("--client-id", default=DEFAULT_CLIENT_ID, show_default=True)
 @click.option("--client-secret", default=DEFAULT_CLIENT_SECRET, show_default=True)
 def sandbox(host: str, port: int, seed: int, scale: str, faults: str, rate_limit: int, slow_s: float,
-            client_id: str, client_secret: str) -> None:
+            storm_requests: int, client_id: str, client_secret: str) -> None:
     """Serve a local Clever API v3.1 (OAuth, Data API, Events, LMS Connect) with generated districts."""
     from lmsdata.sandbox import Sandbox, serve
 
     box = Sandbox(seed=seed, scale=scale, faults=faults, rate_limit=rate_limit, client_id=client_id,
-                  client_secret=client_secret, slow_s=slow_s)
+                  client_secret=client_secret, slow_s=slow_s, storm_requests=storm_requests)
     try:
         server = serve(box, host=host, port=port)
     except OSError as exc:

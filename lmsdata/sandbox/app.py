@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmsdata.sandbox.attendance import AttendanceApi
 from lmsdata.sandbox.control import ControlPlane
 from lmsdata.sandbox.data_api import DataApi
 from lmsdata.sandbox.faults import HTML_ERROR, DropConnection, Fault, Faults, spoil
@@ -57,6 +58,7 @@ class SandboxApp:
         self.stats = Stats()
         self.revoke_plan: tuple[str, int] | None = None  # hostile: (token, request number)
         lms = gradebook
+        attendance = AttendanceApi(world)
         assignment = "/v3.1/sections/{section_id}/assignments"
         self.routes = [
             self._route("/oauth/tokens", {"GET": data_api.tokens}, bearer=False),
@@ -71,8 +73,12 @@ class SandboxApp:
             self._route("/v3.1/sections/{id}/users", {"GET": data_api.section_users}),
             self._route("/v3.1/users", {"GET": data_api.listing("users")}),
             self._route("/v3.1/users/{id}", {"GET": data_api.single("users")}),
-            self._route("/v3.1/courses", {"GET": data_api.nothing_listed}),
-            self._route("/v3.1/resources", {"GET": data_api.nothing_listed}),
+            self._route("/v3.1/courses", {"GET": data_api.listing("courses")}),
+            self._route("/v3.1/courses/{id}", {"GET": data_api.single("courses")}),
+            self._route("/v3.1/resources", {"GET": data_api.listing("resources")}),
+            self._route("/v3.1/resources/{id}", {"GET": data_api.single("resources")}),
+            self._route("/v3.1/attendance/schools/{id}", {"GET": attendance.for_school}),
+            self._route("/v3.1/attendance/sections/{id}", {"GET": attendance.for_section}),
             *self._related_routes(RelatedApi(world)),
             self._route("/v3.1/events", {"GET": data_api.events}),
             self._route("/v3.1/events/{id}", {"GET": data_api.event}),
@@ -91,13 +97,13 @@ class SandboxApp:
             "/v3.1/schools/{id}/sections": rel.list_of("schools", "sections", rel.sections_of_school),
             "/v3.1/schools/{id}/terms": rel.list_of("schools", "terms", rel.terms_of_school),
             "/v3.1/schools/{id}/users": rel.list_of("schools", "users", rel.users_of_school),
-            "/v3.1/schools/{id}/courses": rel.empty_list_of("schools"),
+            "/v3.1/schools/{id}/courses": rel.list_of("schools", "courses", rel.courses_of_school),
             "/v3.1/schools/{id}/district": rel.one_of("schools", "districts", district),
             "/v3.1/sections/{id}/district": rel.one_of("sections", "districts", district),
             "/v3.1/sections/{id}/school": rel.one_of("sections", "schools", lambda obj: obj.get("school")),
             "/v3.1/sections/{id}/term": rel.one_of("sections", "terms", lambda obj: obj.get("term_id")),
-            "/v3.1/sections/{id}/course": rel.one_of("sections", "courses", lambda obj: None),
-            "/v3.1/sections/{id}/resources": rel.empty_list_of("sections"),
+            "/v3.1/sections/{id}/course": rel.one_of("sections", "courses", lambda obj: obj.get("course")),
+            "/v3.1/sections/{id}/resources": rel.list_of("sections", "resources", rel.resources_of_section),
             "/v3.1/terms/{id}/district": rel.one_of("terms", "districts", district),
             "/v3.1/terms/{id}/schools": rel.list_of("terms", "schools", rel.schools_of_term),
             "/v3.1/terms/{id}/sections": rel.list_of("terms", "sections", rel.sections_of_term),
@@ -107,7 +113,14 @@ class SandboxApp:
             "/v3.1/users/{id}/mystudents": rel.list_of("users", "users", rel.classmates("student")),
             "/v3.1/users/{id}/myteachers": rel.list_of("users", "users", rel.classmates("teacher")),
             "/v3.1/users/{id}/mycontacts": rel.list_of("users", "users", rel.contacts_of_user),
-            "/v3.1/users/{id}/resources": rel.empty_list_of("users"),
+            "/v3.1/users/{id}/resources": rel.list_of("users", "resources", rel.resources_of_user),
+            "/v3.1/courses/{id}/district": rel.one_of("courses", "districts", district),
+            "/v3.1/courses/{id}/resources": rel.list_of("courses", "resources", rel.resources_of_course),
+            "/v3.1/courses/{id}/schools": rel.list_of("courses", "schools", rel.schools_of_course),
+            "/v3.1/courses/{id}/sections": rel.list_of("courses", "sections", rel.sections_of_course),
+            "/v3.1/resources/{id}/courses": rel.list_of("resources", "courses", rel.courses_of_resource),
+            "/v3.1/resources/{id}/sections": rel.list_of("resources", "sections", rel.sections_of_resource),
+            "/v3.1/resources/{id}/users": rel.list_of("resources", "users", rel.users_of_resource),
         }
         return [self._route(template, {"GET": handler}) for template, handler in lists.items()]
 

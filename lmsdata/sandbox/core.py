@@ -37,7 +37,7 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         *,
         slow_s: float = 2.0,
-        storm_s: float = 1.0,
+        storm_requests: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         cache_weight: int = 400_000,
     ) -> None:
@@ -45,7 +45,7 @@ class Sandbox:
         self.clock = clock
         self.world = World(seed, plan_districts(seed, scale), clock, cache_weight)
         self.gradebook = Gradebook(self.world, clock)
-        self.faults = Faults(faults, seed, clock, slow_s, storm_s)
+        self.faults = Faults(faults, seed, clock, slow_s, storm_requests)
         self.limiter = RateLimiter(rate_limit, clock)
         self.app = SandboxApp(self.world, self.gradebook, DataApi(self.world, client_id, client_secret),
                               self.limiter, self.faults, ControlPlane(self), sleep)
@@ -82,6 +82,12 @@ class Sandbox:
 
     def terms(self, district_id: str) -> list[dict[str, Any]]:
         return self._objects(district_id, "terms")
+
+    def courses(self, district_id: str) -> list[dict[str, Any]]:
+        return self._objects(district_id, "courses")
+
+    def resources(self, district_id: str) -> list[dict[str, Any]]:
+        return self._objects(district_id, "resources")
 
     def events(self, district_id: str) -> list[dict[str, Any]]:
         return self.world.events(self.world.index_of(district_id))

@@ -32,6 +32,16 @@ STATE_VALUES = (
     None,
 )
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# A course's sequence number is its place in this list, so its id needs no random draw: the rest of the
+# world is what it was before courses existed. Resources: a few per district, each for some courses.
+COURSE_NAMES = tuple(course for _, courses in names.COURSES for course in courses)
+RESOURCES = (("Practice problem sets", ("student", "teacher")), ("Reading library", ("student", "teacher")),
+             ("Teacher guide", ("teacher",)))
+
+
+def resource_of_course(course_seq: int) -> int:
+    """Which resource (index in RESOURCES) a course carries: each course has one, each resource several."""
+    return course_seq % len(RESOURCES)
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,8 @@ class DistrictBase:
     schools: Collection
     terms: Collection
     sections: Collection
+    courses: Collection
+    resources: Collection
     users: Collection
     users_by_role: dict[str, Collection]
     counts: dict[str, list[int]]  # {"students": [matched, total], "teachers": …, "sections": …}
@@ -272,10 +284,12 @@ class _Generator:
             ))
 
         district = self.district()
+        courses = self.courses(sections)
         return DistrictBase(
             index=plan.index, id=self.did, token=district_token(self.seed, plan.index),
             district=district, schools=self.collect("schools", schools),
-            terms=self.collect("terms", terms), sections=sections, users=users,
+            terms=self.collect("terms", terms), sections=sections, courses=courses,
+            resources=self.resources(courses), users=users,
             users_by_role=by_role, counts=counts, not_launched=not_launched,
             events=self.history(district, counts), weight=len(users.ids) + len(sections.ids),
         )
@@ -308,6 +322,23 @@ class _Generator:
         for obj in objs:
             out.add(collection, obj)
         return out
+
+    def courses(self, sections: Collection) -> Collection:
+        """The courses the district's sections belong to, ascending (their ids follow COURSE_NAMES)."""
+        used = sorted({json.loads(unwrap(blob))["course"] for blob in sections.blobs})
+        return self.collect("courses", [{
+            "id": cid, "district": self.did, "name": COURSE_NAMES[int(cid[16:], 16)],
+            "number": f"C{101 + int(cid[16:], 16)}",
+        } for cid in used])
+
+    def resources(self, courses: Collection) -> Collection:
+        """The resources the district's courses carry (so each reaches some sections and users)."""
+        carried = {resource_of_course(int(cid[16:], 16)) for cid in courses.ids}
+        return self.collect("resources", [{
+            "id": object_id(self.seed, self.plan.index, Kind.RESOURCE, k), "district": self.did,
+            "resource_id": f"lmsdata-{k + 1}", "title": title, "roles": list(roles),
+            "created": self.created, "updated": self.created,
+        } for k, (title, roles) in enumerate(RESOURCES) if k in carried])
 
     def district(self) -> dict[str, Any]:
         plan, rng = self.plan, self.rng
@@ -462,7 +493,8 @@ class _Generator:
         subject, courses = self.rng.choice(names.COURSES)
         course = self.rng.choice(courses)
         return {
-            "id": sid, "district": self.did, "school": school["id"], "course": None,
+            "id": sid, "district": self.did, "school": school["id"],
+            "course": object_id(self.seed, self.plan.index, Kind.COURSE, COURSE_NAMES.index(course)),
             "term_id": terms[period % len(terms)]["id"],
             "name": f"{course} - Period {period + 1}", "period": str(period + 1),
             "section_number": f"{period + 1:02d}", "sis_id": f"SEC-{sid[-6:]}",

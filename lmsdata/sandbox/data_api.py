@@ -104,13 +104,9 @@ class DataApi:
             return _listing(request, self.world.collection(index, name, role))
         return handler
 
-    def nothing_listed(self, request: Request, index: int) -> Response:
-        """Courses and resources: the generated districts have none, so a valid, empty page."""
-        return _listing(request, Collection())
-
     def single(self, name: str) -> Any:
-        lookup = {"users": self.world.user, "sections": self.world.section,
-                  "schools": self.world.school, "terms": self.world.term}[name]
+        lookup = {"users": self.world.user, "sections": self.world.section, "schools": self.world.school,
+                  "terms": self.world.term, "courses": self.world.course, "resources": self.world.resource}[name]
 
         def handler(request: Request, index: int, object_id_: str) -> Response:
             found = lookup(object_id_)

@@ -6,6 +6,7 @@ client sees the same faults on every run, whatever other districts do concurrent
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import threading
@@ -26,13 +27,14 @@ HTML_ERROR = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>
 class DropConnection(ConnectionResetError, httpx.RemoteProtocolError):
     """Raised by the app to close the socket without a response.
 
-    wsgiref stays silent on a ConnectionResetError, so an HTTP client sees the server hang up; an
-    in-process `httpx.WSGITransport` client sees the same `httpx.RemoteProtocolError`.
+    It carries `errno.ECONNRESET` in `args[0]`: cheroot closes the connection silently on the socket
+    errors it ignores (any other exception would become a 500), so an HTTP client sees the server hang
+    up; an in-process `httpx.WSGITransport` client sees the same `httpx.RemoteProtocolError`.
     """
 
     def __init__(self, message: str) -> None:
-        ConnectionResetError.__init__(self, message)
         httpx.RemoteProtocolError.__init__(self, message)
+        ConnectionResetError.__init__(self, errno.ECONNRESET, message)  # last: it sets args = (errno, message)
 
 
 @dataclass
@@ -77,14 +79,22 @@ class Injection:
 
 
 class Faults:
+    """Draws each request's fault; a 429 storm counts requests, not seconds.
+
+    A storm answers 429 to `storm_requests` requests of that credential in a row (the one that drew it
+    included), so how fast the server answers never changes how many requests a run sees in storms.
+    """
+
     def __init__(self, profile: str, seed: int, clock: Callable[[], float], slow_s: float,
-                 storm_s: float) -> None:
+                 storm_requests: int) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown fault profile {profile!r}; use one of {', '.join(PROFILES)}")
+        if storm_requests < 1:
+            raise ValueError(f"storm_requests must be at least 1, not {storm_requests}")
         self.profile, self.seed, self.clock = profile, seed, clock
-        self.slow_s, self.storm_s = slow_s, storm_s
+        self.slow_s, self.storm_requests = slow_s, storm_requests
         self._counts: dict[str, int] = {}
-        self._storms: dict[str, float] = {}
+        self._storms: dict[str, int] = {}  # credential -> 429s its current storm has still to answer
         self._injections: list[Injection] = []
         self._lock = threading.Lock()
 
@@ -107,21 +117,22 @@ class Faults:
         with self._lock:
             n = self._counts.get(key, 0) + 1
             self._counts[key] = n
-            storm_until = self._storms.get(key, 0.0)
-        if self.clock() < storm_until:
-            return n, Fault("storm")
-        roll = random.Random(f"fault:{self.seed}:{key}:{n}").random()
-        for bound, fault in _TABLES[self.profile]:
-            if roll < bound:
-                if fault.kind == "storm":
-                    with self._lock:
-                        self._storms[key] = self.clock() + self.storm_s
-                return n, fault
+            left = self._storms.pop(key, 0)
+            if left > 0:
+                if left > 1:
+                    self._storms[key] = left - 1
+                return n, Fault("storm")
+            roll = random.Random(f"fault:{self.seed}:{key}:{n}").random()
+            for bound, fault in _TABLES[self.profile]:
+                if roll < bound:
+                    if fault.kind == "storm" and self.storm_requests > 1:
+                        self._storms[key] = self.storm_requests - 1
+                    return n, fault
         return n, None
 
     def storm_reset(self, key: str) -> int:
-        """X-RateLimit-Reset during a storm: the next whole second after it ends."""
-        return int(self._storms.get(key, self.clock())) + 1
+        """X-RateLimit-Reset during a storm: the next whole second (a storm ends by count, not time)."""
+        return int(self.clock()) + 1
 
 
 def spoil(response: Response, fault: Fault) -> Response:

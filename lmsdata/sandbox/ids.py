@@ -23,6 +23,8 @@ class Kind(IntEnum):
     EVENT = 5
     CONTACT = 6
     TOKEN = 7
+    COURSE = 8
+    RESOURCE = 9
 
 
 def _epoch(seed: int) -> int:

@@ -1,8 +1,9 @@
 """Data API related lists (`/users/{id}/sections`, `/sections/{id}/school`, ...) from the caller's district.
 
-Each is derived from the objects' own references (a section's school, term and members, a user's
-schools), so it always agrees with the top-level lists. Courses and resources: the generated
-districts have none, so their lists are valid empty pages and a section's course is a 404.
+Each is derived from the objects' own references (a section's school, term, course and members, a
+user's schools), so it always agrees with the top-level lists. A resource belongs to the courses that
+carry it (`data.resource_of_course`), and so to their sections and to those sections' members in the
+resource's `roles`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from lmsdata.sandbox import paging
-from lmsdata.sandbox.data import Collection
+from lmsdata.sandbox.data import RESOURCES, Collection, resource_of_course
 from lmsdata.sandbox.http import Request, Response, json_response, message
 from lmsdata.sandbox.world import World, role_of
 
 NOT_FOUND = "Resource not found"
+_ROLE_PARAM = {("schools", "users"): ("staff", "student", "teacher"), ("resources", "users"): ("student", "teacher")}
 Keep = Callable[[dict[str, Any]], bool]
 Relation = Callable[[int, dict[str, Any], Request], Keep]
 
@@ -39,7 +41,8 @@ def _members(section: dict[str, Any]) -> set[str]:
 class RelatedApi:
     def __init__(self, world: World) -> None:
         self.world = world
-        self.lookups = {"users": world.user, "sections": world.section, "schools": world.school, "terms": world.term}
+        self.lookups = {"users": world.user, "sections": world.section, "schools": world.school, "terms": world.term,
+                        "courses": world.course, "resources": world.resource}
 
     def _owned(self, index: int, name: str, object_id: str) -> dict[str, Any] | None:
         found = self.lookups[name](object_id)
@@ -63,19 +66,12 @@ class RelatedApi:
             if obj is None:
                 return message(404, NOT_FOUND)
             role = None
-            if name == "users" and owner == "schools":
+            roles = _ROLE_PARAM.get((owner, name))
+            if roles is not None:
                 role = request.param("role")
-                if role not in (None, "staff", "student", "teacher"):
-                    return message(400, "role in query should be one of [staff student teacher]")
+                if role not in (None, *roles):
+                    return message(400, f"role in query should be one of [{' '.join(roles)}]")
             return self._page(request, index, name, relation(index, obj, request), role)
-        return handler
-
-    def empty_list_of(self, owner: str) -> Any:
-        """Courses and resources of an object: there are none."""
-        def handler(request: Request, index: int, object_id: str) -> Response:
-            if self._owned(index, owner, object_id) is None:
-                return message(404, NOT_FOUND)
-            return self._page(request, index, "schools", lambda _obj: False)
         return handler
 
     def one_of(self, owner: str, name: str, pick: Callable[[dict[str, Any]], str | None]) -> Any:
@@ -131,5 +127,58 @@ class RelatedApi:
         """A student's contacts: contacts whose relationships name the student."""
         return lambda other: role_of(other) == "contact" and user["id"] in json.dumps(other["roles"])
 
+    # ---- courses and resources ------------------------------------------------------------------
+    def courses_of_school(self, index: int, school: dict[str, Any], request: Request) -> Keep:
+        courses = {s.get("course") for s in self._all(index, "sections") if s.get("school") == school["id"]}
+        return lambda course: course["id"] in courses
+
+    def sections_of_course(self, index: int, course: dict[str, Any], request: Request) -> Keep:
+        return lambda section: section.get("course") == course["id"]
+
+    def schools_of_course(self, index: int, course: dict[str, Any], request: Request) -> Keep:
+        schools = {s.get("school") for s in self._all(index, "sections") if s.get("course") == course["id"]}
+        return lambda school: school["id"] in schools
+
+    def resources_of_course(self, index: int, course: dict[str, Any], request: Request) -> Keep:
+        return lambda resource: _resource_number(resource["id"]) == resource_of_course(_seq(course["id"]))
+
+    def courses_of_resource(self, index: int, resource: dict[str, Any], request: Request) -> Keep:
+        return lambda course: resource_of_course(_seq(course["id"])) == _resource_number(resource["id"])
+
+    def sections_of_resource(self, index: int, resource: dict[str, Any], request: Request) -> Keep:
+        number = _resource_number(resource["id"])
+        return lambda section: bool(section.get("course")) and resource_of_course(_seq(section["course"])) == number
+
+    def users_of_resource(self, index: int, resource: dict[str, Any], request: Request) -> Keep:
+        """Members of the resource's sections whose role the resource is for."""
+        in_sections = self.sections_of_resource(index, resource, request)
+        members: set[str] = set()
+        for section in self._all(index, "sections"):
+            if in_sections(section):
+                members |= _members(section)
+        roles = set(resource.get("roles") or ())
+        return lambda user: user["id"] in members and role_of(user) in roles
+
+    def resources_of_section(self, index: int, section: dict[str, Any], request: Request) -> Keep:
+        number = resource_of_course(_seq(section["course"])) if section.get("course") else None
+        return lambda resource: _resource_number(resource["id"]) == number
+
+    def resources_of_user(self, index: int, user: dict[str, Any], request: Request) -> Keep:
+        numbers = {resource_of_course(_seq(s["course"])) for s in self._all(index, "sections")
+                   if s.get("course") and user["id"] in _members(s)}
+        role = role_of(user)
+        return lambda resource: _resource_number(resource["id"]) in numbers and role in (resource.get("roles") or ())
+
     def _all(self, index: int, name: str) -> list[dict[str, Any]]:
         return [json.loads(blob)["data"] for blob in self.world.collection(index, name).blobs]
+
+
+def _seq(object_id: str) -> int:
+    """The sequence part of a sandbox ObjectID (a course's place in COURSE_NAMES, a resource's in RESOURCES)."""
+    return int(object_id[16:], 16)
+
+
+def _resource_number(resource_id: str) -> int:
+    number = _seq(resource_id)
+    assert number < len(RESOURCES), resource_id
+    return number

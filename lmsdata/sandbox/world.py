@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,13 +163,14 @@ class World:
         return obj
 
     def collection(self, index: int, name: str, role: str | None = None) -> Collection:
-        """Ids and list items of schools/terms/sections/users as served now (overrides applied)."""
+        """Ids and list items of schools/terms/sections/users/courses/resources as served now (overrides applied)."""
         base, views = self._entry(index)
         source = {"schools": base.schools, "terms": base.terms, "sections": base.sections,
+                  "courses": base.courses, "resources": base.resources,
                   "users": base.users_by_role.get(role, Collection()) if role else base.users}[name]
         with self.lock:
             state = self._states.get(index)
-            if state is None or name in ("schools", "terms"):
+            if state is None or name not in ("sections", "users"):
                 return source
             cached = views.get((name, role))
             if cached and cached[0] == state.version:
@@ -207,8 +209,10 @@ class World:
                 return None if obj is None else (index, json.loads(json.dumps(obj)))
         base = self.base(index)
         coll = {Kind.USER: base.users, Kind.SECTION: base.sections, Kind.SCHOOL: base.schools,
-                Kind.TERM: base.terms}[kind]
+                Kind.TERM: base.terms, Kind.COURSE: base.courses, Kind.RESOURCE: base.resources}[kind]
         seq = int(object_id_[16:], 16)
+        if kind in (Kind.COURSE, Kind.RESOURCE):  # only those in use are listed: the sequence is not the position
+            seq = bisect_left(coll.ids, object_id_)
         if seq < len(coll.ids) and coll.ids[seq] == object_id_:
             return index, json.loads(unwrap(coll.blobs[seq]))
         return None
@@ -224,6 +228,12 @@ class World:
 
     def term(self, term_id: str) -> tuple[int, dict[str, Any]] | None:
         return self._lookup(term_id, Kind.TERM)
+
+    def course(self, course_id: str) -> tuple[int, dict[str, Any]] | None:
+        return self._lookup(course_id, Kind.COURSE)
+
+    def resource(self, resource_id: str) -> tuple[int, dict[str, Any]] | None:
+        return self._lookup(resource_id, Kind.RESOURCE)
 
     def has_launched(self, index: int, user_id: str) -> bool:
         if user_id not in self.base(index).not_launched:
