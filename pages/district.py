@@ -23,7 +23,6 @@ from lmsdata.ui import (
     lti,
     privacy,
     safe,
-    timeline,
     widgets,
 )
 from lmsdata.ui.cases import case_panel
