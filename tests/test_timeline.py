@@ -88,7 +88,7 @@ def test_every_source_of_one_district_newest_first(db_path: Path) -> None:
     summaries = [e.summary for e in stream]
     assert "Sync run 1 (full) failed: HTTP 503" in summaries
     assert "Sync run 2 (incremental) success, 4 changes" in summaries
-    assert "LMS state matching_in_progress → success" in summaries
+    assert "LMS state matching in progress → success" in summaries
     assert "1 push failed on 2026-03-01 (HTTP 503)" in summaries
     assert "1 push failed on 2026-03-03 (HTTP 404; still failed: Section not synced to the LMS)" in summaries
     assert "1 push recovered on 2026-03-02 (sent after a failure)" in summaries

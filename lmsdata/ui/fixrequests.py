@@ -96,12 +96,11 @@ def _new_request(ctx: Context, district_id: str) -> None:
         shown = privacy.mask_users(pd.DataFrame([
             {"id": i["object_id"], "role": i["kind"], "first_name": i["name"], "email": i["email"],
              "sis_id": i["sis_id"], "school": i["school"], "reason": i["reason"]} for i in items]))
-        st.dataframe(
-            shown.rename(columns={"id": "Clever id", "role": "Kind", "first_name": "Name", "email": "E-mail",
-                                  "sis_id": "SIS id", "school": "School", "reason": "Likely reason"}),
-            hide_index=True, key="fixrequest_preview",
-            column_config={"Likely reason": st.column_config.TextColumn(width="large")},
-        )
+        headers = {"id": "Clever id", "role": "Kind", "first_name": "Name", "email": "E-mail", "sis_id": "SIS id",
+                   "school": "School", "reason": "Likely reason"}
+        table, config = widgets.readable(shown.rename(columns=headers), ctx.now, {
+            **{h: h for h in headers.values()}, "Likely reason": st.column_config.TextColumn(width="large")})
+        st.dataframe(table, hide_index=True, key="fixrequest_preview", column_config=config)
         with st.form("fixrequest_form"):
             email = st.text_input("To", value=preview["to"], key="fixrequest_to")
             message = st.text_area("Message (plain text; the list and the CSV follow it)", value=preview["message"],
