@@ -6,9 +6,9 @@ and the copy is the database as it was when the snapshot began. The snapshot is 
 transaction we open on the source connection before the first step and hold to the last: the
 backup API then never starts a read of its own, so a commit by another connection between two
 steps does not restart the copy (it would, and under a steady writer never finish, without it).
-That lets the copy be paced (`Pace`): small steps, a pause between them, and an fdatasync of the
+That lets the copy be paced (`Pace`): small steps, a pause between them, and a flush of the
 partial file every few MB, so the disk never holds a pile of the copy's dirty pages for a
-writer's commit fsync to queue behind (bench/backup.py measures the stall). The copy goes to a
+writer's commit fsync to queue behind (bench/backup.py measures the stall; docs/backup.md). The copy goes to a
 hidden partial file beside DEST (flock-ed while it is written, so a later backup can tell a dead
 backup's leftover from a running one), is integrity-checked, made a single self-contained file
 (journal_mode=DELETE), fsynced and only then renamed to DEST: a kill at any moment leaves either
@@ -103,7 +103,7 @@ class Pace:
 
     step_pages: int = 256  # pages copied per backup step (1 MB with 4 KiB pages); -1: all in one step
     pause_s: float = 0.002  # sleep after each step: the writer's IO and CPU get a turn
-    sync_bytes: int = 4 << 20  # fdatasync the partial file after this many bytes; 0: never
+    sync_bytes: int = 4 << 20  # flush the partial file (_flush) after this many bytes; 0: never
 
 
 UNPACED = Pace(step_pages=-1, pause_s=0.0, sync_bytes=0)  # the old way: one step, one fsync at the end
