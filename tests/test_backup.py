@@ -311,3 +311,21 @@ def test_scheduled_backups_keep_the_newest_and_leave_other_files(tmp_path: Path)
             for i in range(5)]  # fmt: skip
     assert list_backups(tmp_path) == made[:-4:-1]
     assert sorted(tmp_path.iterdir()) == sorted([*made[2:], tmp_path / "notes.txt", fixture, *others])
+
+
+def test_a_backup_that_fails_after_its_entry_adds_a_failed_entry_and_leaves_no_file(tmp_path: Path) -> None:
+    """A cache from a newer release copies, then fails the check: the log says so, DEST never appears."""
+    source = _fixture_copy(tmp_path)
+    conn = sqlite3.connect(source)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                 "VALUES ('lmsdata', 'm999_from_the_future', '2027-01-01')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    before = rows(source, "audit_log")
+    dest = tmp_path / "out" / "b.db"
+    with pytest.raises(BackupError, match="newer release"):
+        backup(source, dest, actor="ana@support")
+    added = [(r[2], r[3], r[4], r[6]) for r in rows(source, "audit_log")[len(before) :]]
+    assert added == [("ana@support", "backup", str(dest), "ok"), ("ana@support", "backup", str(dest), "failed")]
+    assert "newer release" in rows(source, "audit_log")[-1][7]
+    assert list(dest.parent.iterdir()) == []
