@@ -1,30 +1,43 @@
-"""Backup of a `large`-sized cache: time, size, and the longest write stall a concurrent writer saw.
+"""Backup of a `large`-sized cache: time, size, and the write stalls it causes for a concurrent writer.
 
 Run: .venv/bin/python bench/backup.py [--users 1117278] [--memberships 4394824] [--pushes 200000]
+     [--cache PATH (keep the generated cache there and reuse it next time)]
 
 The cache is generated with SQL straight into the real schema (rows shaped like the `large`
 sandbox's: 1,117,278 users, 4,394,824 section memberships, plus a push log), because syncing
 `large` over HTTP takes minutes on a shared machine (bench/sync.py measures that path). A writer in
-another process then commits one small transaction (a push and an attempt, like a retry) every
-5 ms; the longest commit is measured for the same length of time without a backup (the baseline,
-same run) and while `lmsdata.backup.backup` copies the cache.
+another process then commits one small transaction (a push and an attempt, like a retry, with the
+app's settings: WAL, synchronous=FULL) every 5 ms. In ONE run, with the same writer, it measures
+each commit's time in windows of the same length: no backup (baseline, first and last, to show
+how much the machine itself moves), the paced backup (`lmsdata.backup.Pace()`, what
+`lmsdata backup` does) and the unpaced one (`UNPACED`: one step, one fsync at the end, the old
+way). It prints the longest commit, the p99 and the ratios to the baseline, where in the backup the
+three longest commits fell, and the most dirty page-cache memory seen (/proc/meminfo "Dirty").
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import multiprocessing.synchronize
+import os
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lmsdata.backup import backup  # noqa: E402
+from lmsdata.backup import UNPACED, BackupInfo, Pace, backup  # noqa: E402
 from lmsdata.db import connect  # noqa: E402
+
+GOAL_MS = 100.0
+TAIL_S = 1.0  # commits this long after a backup still count as its (the checkpoint it held back runs then)
 
 
 def generate(path: Path, users: int, memberships: int, pushes: int) -> None:
@@ -56,14 +69,16 @@ def generate(path: Path, users: int, memberships: int, pushes: int) -> None:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def writer(path: str, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    """Commit a push and its attempt every 5 ms for `seconds`; report the longest commit in ms."""
+def writer(path: str, stop: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """Commit a push and its attempt every 5 ms until `stop`; report (start, ms) of every commit.
+
+    time.monotonic is the system-wide CLOCK_MONOTONIC on Linux, so the parent can place each commit
+    relative to its backup."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 30000")
-    longest = 0.0
-    commits = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    samples = []
+    while not stop.is_set():
+        at = time.monotonic()
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         cursor = conn.execute(
@@ -74,26 +89,100 @@ def writer(path: str, seconds: float, out: multiprocessing.Queue) -> None:  # ty
             "INSERT INTO push_attempts (push_id, started_at, outcome) VALUES (?, 'now', 'sent')", [cursor.lastrowid]
         )
         conn.execute("COMMIT")
-        longest = max(longest, (time.perf_counter() - start) * 1000)
-        commits += 1
+        samples.append((at, (time.perf_counter() - start) * 1000))
         time.sleep(0.005)
-    out.put((longest, commits))
+    conn.close()
+    out.put(samples)
 
 
-def stall_while(path: Path, seconds: float, action=None) -> tuple[float, int, float]:  # type: ignore[no-untyped-def]
+def vacuum_into(source: Path, out: Path) -> None:
+    """The other consistent copy SQLite offers: one statement from one snapshot, then fsync it."""
+    out.unlink(missing_ok=True)
+    conn = sqlite3.connect(source, timeout=30, isolation_level=None)
+    try:
+        conn.execute("VACUUM INTO ?", [str(out)])
+    finally:
+        conn.close()
+    with open(out, "rb") as handle:
+        os.fsync(handle.fileno())
+    out.unlink()
+
+
+class DirtyWatch:
+    """The most page-cache memory waiting to be written back, sampled every 50 ms (Linux only)."""
+
+    def __init__(self) -> None:
+        self.most_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for line in Path("/proc/meminfo").read_text().splitlines():
+                    if line.startswith("Dirty:"):
+                        self.most_kb = max(self.most_kb, int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    def __enter__(self) -> DirtyWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Window:
+    name: str
+    samples: list[tuple[float, float]]  # (start, ms) of the commits that count
+    took: float  # the backup's duration (or the window's, for a baseline)
+    worst: list[tuple[float, float]]  # the three longest: (seconds after the backup began, ms)
+    dirty_mb: float
+    steps: dict[str, float]  # the backup's seconds per step (BackupInfo.seconds), in order
+
+    def step_at(self, offset: float) -> str:
+        """Which step of the backup was running `offset` seconds after it began."""
+        end = 0.0
+        for step, seconds in self.steps.items():
+            end += seconds
+            if offset <= end:
+                return step
+        return "after" if self.steps else "-"
+
+    @property
+    def longest(self) -> float:
+        return max(ms for _, ms in self.samples)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(ms for _, ms in self.samples)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def measure(path: Path, name: str, seconds: float, action: Callable[[], object] | None) -> Window:
+    """Run the writer; after 1 s run `action` (or wait `seconds`); keep the commits from its start
+    to TAIL_S after its end."""
     context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=writer, args=(str(path), seconds, queue))
+    queue, stop = context.Queue(), context.Event()
+    process = context.Process(target=writer, args=(str(path), stop, queue))
     process.start()
-    time.sleep(0.5)
-    took = 0.0
-    if action is not None:
-        start = time.perf_counter()
-        action()
-        took = time.perf_counter() - start
-    longest, commits = queue.get()
+    time.sleep(1.0)  # the writer's interpreter starts
+    with DirtyWatch() as dirty:
+        began = time.monotonic()
+        info = action() if action is not None else time.sleep(seconds)
+        ended = time.monotonic()
+        time.sleep(TAIL_S)
+    stop.set()
+    samples = queue.get(timeout=300)  # the writer ends within a second of `stop`
     process.join()
-    return longest, commits, took
+    counted = [(at, ms) for at, ms in samples if began <= at <= ended + TAIL_S]
+    worst = sorted(((at - began, ms) for at, ms in counted), key=lambda s: -s[1])[:3]
+    steps = info.seconds if isinstance(info, BackupInfo) else {}
+    return Window(name, counted, ended - began, worst, dirty.most_kb / 1024, steps)
 
 
 def main() -> None:
@@ -101,26 +190,55 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_117_278)
     parser.add_argument("--memberships", type=int, default=4_394_824)
     parser.add_argument("--pushes", type=int, default=200_000)
+    parser.add_argument("--cache", type=Path, default=None, help="generate the cache here once and reuse it")
+    parser.add_argument("--vacuum-into", action="store_true",
+                        help="also measure a window with VACUUM INTO (the alternative to the backup API)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lmsdata-bench-backup-") as scratch:
-        source, dest = Path(scratch) / "lmsdata.db", Path(scratch) / "backup.db"
-        start = time.perf_counter()
-        generate(source, args.users, args.memberships, args.pushes)
+        source = args.cache or Path(scratch) / "lmsdata.db"
+        dest = Path(scratch) / "backup.db"
+        if not source.exists():
+            start = time.perf_counter()
+            generate(source, args.users, args.memberships, args.pushes)
+            print(f"generated the cache in {time.perf_counter() - start:.1f} s "
+                  f"({args.users:,} users, {args.memberships:,} memberships, {args.pushes:,} pushes)")
         size = source.stat().st_size
-        print(f"generated {size / 1e6:.0f} MB cache in {time.perf_counter() - start:.1f} s "
-              f"({args.users:,} users, {args.memberships:,} memberships, {args.pushes:,} pushes)")
-        quiet = time.perf_counter()
-        backup(source, dest)
-        alone = time.perf_counter() - quiet
-        dest.unlink()
-        print(f"backup with no writer: {alone:.2f} s, {size / 1e6 / alone:.0f} MB/s")
-        window = max(3.0, alone * 2 + 1.5)
-        base_longest, base_commits, _ = stall_while(source, window)
-        longest, commits, took = stall_while(source, window, lambda: backup(source, dest))
-        print(f"backup during writes: {took:.2f} s, backup file {dest.stat().st_size / 1e6:.0f} MB")
-        print(f"writer's longest commit: baseline {base_longest:.1f} ms ({base_commits} commits), "
-              f"during backup {longest:.1f} ms ({commits} commits); ratio {longest / base_longest:.2f}; "
-              f"goal < 100 ms: {'met' if longest < 100 else 'NOT met'}")
+        print(f"cache {source}: {size / 1e6:.0f} MB")
+        alone: dict[str, float] = {}
+        for label, pace in (("paced", Pace()), ("unpaced", UNPACED)):
+            quiet = time.perf_counter()
+            steps = backup(source, dest, actor="bench", pace=pace).seconds
+            took = alone[label] = time.perf_counter() - quiet
+            dest.unlink()
+            print(f"{label} backup with no writer: {took:.2f} s, {size / 1e6 / took:.0f} MB/s "
+                  f"({', '.join(f'{step} {s:.2f} s' for step, s in steps.items())})")
+
+        def run(pace: Pace) -> Callable[[], object]:
+            return lambda: backup(source, dest, actor="bench", pace=pace)
+
+        windows = [measure(source, "baseline (no backup)", alone["paced"], None)]
+        windows.append(measure(source, "paced backup (Pace())", 0, run(Pace())))
+        backup_size = dest.stat().st_size
+        windows.append(measure(source, "unpaced backup (UNPACED)", 0, run(UNPACED)))
+        if args.vacuum_into:
+            windows.append(measure(source, "VACUUM INTO", 0, lambda: vacuum_into(source, Path(scratch) / "v.db")))
+        windows.append(measure(source, "baseline again", alone["paced"], None))
+        base = windows[0]
+        wal = Path(f"{source}-wal")
+        wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+        print(f"backup file {backup_size / 1e6:.0f} MB; WAL now {wal_mb:.1f} MB")
+        print(f"{'window':26} {'took':>7} {'commits':>7} {'longest':>9} {'p99':>8} {'x longest':>9} {'x p99':>6} "
+              f"{'dirty':>8}  three longest (s into the backup, its step: ms)")
+        for w in windows:
+            print(f"{w.name:26} {w.took:6.1f}s {len(w.samples):7} {w.longest:7.1f}ms {w.p99:6.1f}ms "
+                  f"{w.longest / base.longest:9.2f} {w.p99 / base.p99:6.2f} {w.dirty_mb:6.0f}MB  "
+                  + ", ".join(f"{at:.1f} {w.step_at(at)}: {ms:.0f}" for at, ms in w.worst))
+            if w.steps:
+                print(f"{'':26} steps: {', '.join(f'{step} {s:.2f} s' for step, s in w.steps.items())}")
+        paced = windows[1]
+        print(f"goal: longest commit during the paced backup < {GOAL_MS:.0f} ms: "
+              f"{'met' if paced.longest < GOAL_MS else 'NOT met'} ({paced.longest:.1f} ms; baselines "
+              f"{base.longest:.1f} and {windows[-1].longest:.1f} ms)")
 
 
 if __name__ == "__main__":

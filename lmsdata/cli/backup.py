@@ -8,7 +8,7 @@ import click
 
 from lmsdata import backup as backups
 from lmsdata import retention
-from lmsdata.cli._common import db_option, friendly_errors, settings_for
+from lmsdata.cli._common import actor_option, db_option, default_actor, friendly_errors, settings_for
 
 
 def register(cli: click.Group) -> None:
@@ -24,22 +24,24 @@ def _size(n: int) -> str:
 
 @click.command("backup")
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@actor_option
 @db_option
 @friendly_errors
-def backup_command(dest: Path, db_path: Path | None) -> None:
+def backup_command(dest: Path, actor: str | None, db_path: Path | None) -> None:
     """Copy the cache to DEST while the dashboard, sync and worker keep writing (checked before DEST appears)."""
-    info = backups.backup(settings_for(db_path).db_path, dest)
+    info = backups.backup(settings_for(db_path).db_path, dest, actor=default_actor(actor))
     click.echo(f"Backed up to {info.path} ({_size(info.size_bytes)}, schema version {info.schema_version}).")
 
 
 @click.command("restore")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the existing cache (take a backup of it first).")
+@actor_option
 @db_option
 @friendly_errors
-def restore_command(src: Path, force: bool, db_path: Path | None) -> None:
+def restore_command(src: Path, force: bool, actor: str | None, db_path: Path | None) -> None:
     """Put the backup SRC in place of the cache, after checking its integrity and schema version."""
-    info = backups.restore(src, settings_for(db_path).db_path, force=force)
+    info = backups.restore(src, settings_for(db_path).db_path, force=force, actor=default_actor(actor))
     click.echo(f"Restored {src} to {info.path} (schema version {info.schema_version}).")
 
 
