@@ -33,6 +33,10 @@ from lmsdata.redact import redact
 from lmsdata.wording import plural
 
 log = logging.getLogger("lmsdata.sync")
+# A sync's threads pull concurrently but write one district at a time anyway (SQLite has one writer).
+# Taking turns here, without a deadline, keeps them off SQLite's busy timeout, which the write of a
+# big district can outlast on a loaded machine ("database is locked" for the district waiting behind it).
+_WRITE_TURN = threading.Lock()
 
 # Clever keeps events for 30 days; an older cursor may silently skip dropped events.
 CURSOR_MAX_AGE = timedelta(days=29)
@@ -390,7 +394,7 @@ def _sync_district(
             outcome.requests = dc.requests_made - before
             outcome.records = pulled.records
             progress.report(district_id, "writing")
-            with _writing(db):
+            with _WRITE_TURN, _writing(db):
                 outcome.changes = _write(db, district_id, pulled, run_id)
                 outcome.duration_s = time.monotonic() - started
                 outcome.ok = True
