@@ -33,6 +33,10 @@ from lmsdata.redact import redact
 from lmsdata.wording import plural
 
 log = logging.getLogger("lmsdata.sync")
+# A sync's threads pull concurrently but write one at a time anyway (SQLite has one writer). Taking
+# turns here, without a deadline, keeps them off SQLite's busy timeout, which the write of a big
+# district can outlast on a loaded machine ("database is locked" for the district waiting behind it).
+_WRITE_TURN = threading.Lock()
 
 # Clever keeps events for 30 days; an older cursor may silently skip dropped events.
 CURSOR_MAX_AGE = timedelta(days=29)
@@ -221,13 +225,14 @@ def _writing(db: sqlite_utils.Database) -> Iterator[None]:
     A deferred transaction that reads first and writes later fails at once with "database is
     locked" when another district committed in between; an immediate one waits its turn.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.conn.commit()
+    with _WRITE_TURN:
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
 
 
 class _Progress:
@@ -396,8 +401,9 @@ def _sync_district(
                 outcome.ok = True
                 _record_district_outcome(db, run_id, outcome)
                 bump_data_version(db)
-            invitations.refresh_states(db)  # accept or expire invitations from the fresh lms_state
-            fixrequests.refresh(db, district_id=district_id)  # items this pull shows fixed
+            with _WRITE_TURN:
+                invitations.refresh_states(db)  # accept or expire invitations from the fresh lms_state
+                fixrequests.refresh(db, district_id=district_id)  # items this pull shows fixed
     except Exception as exc:  # one district's failure must never stop the others
         outcome.ok = False
         outcome.error = _describe(exc)
