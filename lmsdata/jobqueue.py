@@ -341,7 +341,7 @@ def _shared(db_path: str | Path) -> Iterator[sqlite_utils.Database]:
 
 def run_next(clients: ClientFactory, db_path: str | Path, *, owner: str | None = None, now: Clock | None = None,
              lease_s: float = LEASE_S, retry_options: Any = None, stop: threading.Event | None = None,
-             chunk: int | None = None) -> str | None:
+             chunk: int | None = None, beat: Callable[[], None] | None = None) -> str | None:
     """Claim one job and run it to its end (or a cancel, or `stop`); returns a one-line summary, None if idle.
 
     `chunk`: pushes per district per `retry_pushes` call (RETRY_CHUNK), or districts per sync (SYNC_CHUNK).
@@ -352,13 +352,14 @@ def run_next(clients: ClientFactory, db_path: str | Path, *, owner: str | None =
     if job is None:
         return None
     return run_claimed(job, clients, db_path, owner=owner, now=clock, lease_s=lease_s, retry_options=retry_options,
-                       stop=stop, chunk=chunk)
+                       stop=stop, chunk=chunk, beat=beat)
 
 
 def run_claimed(job: Claimed, clients: ClientFactory, db_path: str | Path, *, owner: str, now: Clock,
                 lease_s: float = LEASE_S, retry_options: Any = None, stop: threading.Event | None = None,
-                chunk: int | None = None) -> str:
-    """Work through the job's pending items in chunks, with a heartbeat and a cancel check before each."""
+                chunk: int | None = None, beat: Callable[[], None] | None = None) -> str:
+    """Work through the job's pending items in chunks, with a heartbeat and a cancel check before each
+    (`beat` also renews the caller's own lease, e.g. the worker's, once per round)."""
     from lmsdata.errors import CleverError
     from lmsdata.sync import SyncAlreadyRunning
 
@@ -375,6 +376,11 @@ def run_claimed(job: Claimed, clients: ClientFactory, db_path: str | Path, *, ow
                 limit = per_district * RETRY_DISTRICTS if retrying else (chunk or SYNC_CHUNK)
                 settling = False
                 while True:
+                    try:
+                        if beat is not None:
+                            beat()
+                    except Exception as exc:  # the worker lost its own lease: the job waits for the next one
+                        return _release(db, job.id, owner, f"the worker stopped ({redact(str(exc))}); it resumes later")
                     state = _heartbeat(db, job.id, owner, now(), lease_s)
                     if state is None:
                         return f"job #{job.id}: another runner took it over"
