@@ -611,6 +611,7 @@ def m011_job_queue(db: sqlite_utils.Database) -> None:
             job_id INTEGER NOT NULL REFERENCES queued_jobs(id),
             position INTEGER NOT NULL,
             item TEXT NOT NULL,             -- a push id (bulk_retry) or a district id (sync)
+            district_id TEXT,               -- the item's district: each run takes a few items of every district
             state TEXT NOT NULL,            -- pending | done | cancelled
             outcome TEXT,                   -- sent | failed | skipped | superseded | unknown | synced
             reason TEXT,

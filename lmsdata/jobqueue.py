@@ -37,8 +37,9 @@ STATES = ("queued", "running", "cancelling", "cancelled", "finished", "failed", 
 ACTIVE = ("queued", "running", "cancelling", "interrupted")
 CLAIMED = ("running", "cancelling")
 LEASE_S = 120.0
-RETRY_CHUNK = 20          # pushes per retry_pushes call: a cancel waits at most one chunk
-SYNC_CHUNK = 4            # districts per sync call (the sync's own concurrency)
+RETRY_CHUNK = 50          # pushes per district per retry_pushes call (its claim batch): a cancel waits one round
+RETRY_DISTRICTS = 8       # districts per retry_pushes call (its concurrency)
+SYNC_CHUNK = 8            # districts per sync call (twice the sync's concurrency)
 SETTLE_PAUSE_S = 65.0     # a write a killed runner left on the wire is checked again after Clever's write timeout
 
 ClientFactory = Callable[[], Any]   # returns a CleverClient (a context manager)
@@ -93,7 +94,7 @@ def enqueue(db_path: str | Path, kind: str, *, actor: Actor, push_ids: Sequence[
             )
             job_id = int(cursor.lastrowid or 0)
             if items is not None:
-                _insert_items(db, job_id, items)
+                _insert_items(db, job_id, items, kind)
             audit.record(db, actor=who, action="enqueue_job", target=f"job {job_id}", outcome="ok",
                          params={"kind": kind, "items": len(items) if items is not None else None,
                                  "estimate_requests": estimate.requests},
@@ -161,9 +162,32 @@ def _waiting_twin(db: sqlite_utils.Database, kind: str, params: Mapping[str, Any
     return int(row[0]) if row else None
 
 
-def _insert_items(db: sqlite_utils.Database, job_id: int, items: Sequence[str]) -> None:
-    db.conn.executemany("INSERT INTO queued_job_items (job_id, position, item, state) VALUES (?, ?, ?, 'pending')",
-                        [(job_id, i, item) for i, item in enumerate(items)])
+def _insert_items(db: sqlite_utils.Database, job_id: int, items: Sequence[str], kind: str = "sync") -> None:
+    """The job's items in order, each with its district (a push's, or the district synced)."""
+    districts = _push_districts(db, items) if kind == "bulk_retry" else {item: item for item in items}
+    db.conn.executemany(
+        "INSERT INTO queued_job_items (job_id, position, item, district_id, state) VALUES (?, ?, ?, ?, 'pending')",
+        [(job_id, i, item, districts.get(item)) for i, item in enumerate(items)])
+
+
+def _push_districts(db: sqlite_utils.Database, items: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    ids = [int(i) for i in items]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update({str(r[0]): r[1] for r in db.execute(
+            f"SELECT id, district_id FROM pushes WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()})
+    return found
+
+
+def next_items(db: sqlite_utils.Database, job_id: int, per_district: int, limit: int) -> list[str]:
+    """The next `per_district` items still to do of every district, in queue order: one library call then
+    works on all districts at once (as a direct run would), and a cancel waits at most one such round."""
+    return [r[0] for r in db.execute(
+        "SELECT item FROM (SELECT item, position, ROW_NUMBER() OVER (PARTITION BY district_id ORDER BY position) "
+        "AS rank FROM queued_job_items WHERE job_id = ? AND state = 'pending' AND "
+        "(reason IS NULL OR reason NOT LIKE 'waiting:%')) WHERE rank <= ? ORDER BY position LIMIT ?",
+        [job_id, per_district, limit]).fetchall()]
 
 
 def describe_kind(kind: str, params: Mapping[str, Any]) -> str:
@@ -317,21 +341,25 @@ def _shared(db_path: str | Path) -> Iterator[sqlite_utils.Database]:
 
 def run_next(clients: ClientFactory, db_path: str | Path, *, owner: str | None = None, now: Clock | None = None,
              lease_s: float = LEASE_S, retry_options: Any = None, stop: threading.Event | None = None,
-             chunk: int | None = None) -> str | None:
-    """Claim one job and run it to its end (or a cancel, or `stop`); returns a one-line summary, None if idle."""
+             chunk: int | None = None, beat: Callable[[], None] | None = None) -> str | None:
+    """Claim one job and run it to its end (or a cancel, or `stop`); returns a one-line summary, None if idle.
+
+    `chunk`: pushes per district per `retry_pushes` call (RETRY_CHUNK), or districts per sync (SYNC_CHUNK).
+    """
     clock = now or (lambda: datetime.now().astimezone())
     owner = owner or log.new_lease_owner()
     job = claim(db_path, owner, clock(), lease_s)
     if job is None:
         return None
     return run_claimed(job, clients, db_path, owner=owner, now=clock, lease_s=lease_s, retry_options=retry_options,
-                       stop=stop, chunk=chunk)
+                       stop=stop, chunk=chunk, beat=beat)
 
 
 def run_claimed(job: Claimed, clients: ClientFactory, db_path: str | Path, *, owner: str, now: Clock,
                 lease_s: float = LEASE_S, retry_options: Any = None, stop: threading.Event | None = None,
-                chunk: int | None = None) -> str:
-    """Work through the job's pending items in chunks, with a heartbeat and a cancel check before each."""
+                chunk: int | None = None, beat: Callable[[], None] | None = None) -> str:
+    """Work through the job's pending items in chunks, with a heartbeat and a cancel check before each
+    (`beat` also renews the caller's own lease, e.g. the worker's, once per round)."""
     from lmsdata.errors import CleverError
     from lmsdata.sync import SyncAlreadyRunning
 
@@ -343,9 +371,16 @@ def run_claimed(job: Claimed, clients: ClientFactory, db_path: str | Path, *, ow
             with clients() as client:
                 if job.total is None:
                     _list_all_districts(db, job.id, client)
-                chunk = chunk or (RETRY_CHUNK if job.kind == "bulk_retry" else SYNC_CHUNK)
+                retrying = job.kind == "bulk_retry"
+                per_district = (chunk or RETRY_CHUNK) if retrying else 1
+                limit = per_district * RETRY_DISTRICTS if retrying else (chunk or SYNC_CHUNK)
                 settling = False
                 while True:
+                    try:
+                        if beat is not None:
+                            beat()
+                    except Exception as exc:  # the worker lost its own lease: the job waits for the next one
+                        return _release(db, job.id, owner, f"the worker stopped ({redact(str(exc))}); it resumes later")
                     state = _heartbeat(db, job.id, owner, now(), lease_s)
                     if state is None:
                         return f"job #{job.id}: another runner took it over"
@@ -353,10 +388,7 @@ def run_claimed(job: Claimed, clients: ClientFactory, db_path: str | Path, *, ow
                         return _finish(db, job.id, "cancelled", now())
                     if stop.is_set():
                         return _release(db, job.id, owner, "the worker stopped; it resumes at the next start")
-                    pending = [r[0] for r in db.execute(
-                        "SELECT item FROM queued_job_items WHERE job_id = ? AND state = 'pending' AND "
-                        "(reason IS NULL OR reason NOT LIKE 'waiting:%') ORDER BY position LIMIT ?",
-                        [job.id, chunk]).fetchall()]
+                    pending = next_items(db, job.id, per_district, limit)
                     if not pending:
                         break
                     if job.kind == "bulk_retry":
@@ -402,9 +434,13 @@ def _retry_chunk(client: Any, db_path: str | Path, push_ids: list[str], recorder
         item = p.item
         with recorder.lock:
             left_open = item.outcome == "skipped" and log.open_attempt(recorder.db, item.push_id) is not None
+            now_sent = item.outcome == "skipped" and (log.get_push(recorder.db, item.push_id) or {}).get("state") \
+                == "sent"
         if left_open:  # a killed runner's request may still be processed: this item is not finished
             settling = True
             recorder.item(str(item.push_id), item.outcome, f"waiting: {item.reason}", done=False)
+        elif now_sent:  # sent before this run: by the runner that was killed before it wrote the result, or a person
+            recorder.item(str(item.push_id), "sent", f"not sent again: {item.reason}")
         else:
             recorder.item(str(item.push_id), item.outcome, item.reason or item.outcome)
 

@@ -4,11 +4,12 @@ running job between chunks (the rest is never sent)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from lmsdata.access import AccessDenied, Principal, Role
 from lmsdata.client import CleverClient
 from lmsdata.db import connect
 from lmsdata.pushes import SendPolicy
+from lmsdata.worker import lease, schedule
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.jobs import build_jobs
 from lmsdata.worker.runner import Worker
@@ -162,3 +164,19 @@ def test_cancel_stops_a_running_job_between_chunks_and_the_rest_is_never_sent(la
     assert row["done"] == len(sent) and row["summary"] == f"cancelled after {len(sent)} item(s)"
     assert {lab.push_row(i)["state"] for i in ids if i not in sent} == {"failed"}
     assert len(lab.writes("submission.update")) == len(sent)
+
+
+def test_a_long_job_keeps_the_worker_lease_fresh(lab: Lab) -> None:
+    """The worker renews its own lease every round of a queued job, not only between jobs."""
+    ticks = itertools.count()
+    start = datetime.now(UTC)
+    now = lambda: start + timedelta(seconds=next(ticks))  # noqa: E731  (every reading one second later)
+    jobs = build_jobs(lab.settings, WorkerConfig(), now)
+    worker = Worker(lab.db_path, {"queued_jobs": jobs["queued_jobs"]}, now=now)
+    jobqueue.enqueue(lab.db_path, "sync_districts", actor=OPERATOR, district_ids=[lab.district("success", "canvas")])
+    worker.start()
+    assert worker.cycle() == ["queued_jobs"]
+    with connect(lab.db_path) as db:
+        beat = lease.holder(db)["heartbeat_at"]  # type: ignore[index]
+        job_started = schedule.jobs(db)["queued_jobs"]["last_started_at"]
+    assert beat > job_started  # renewed while the job ran

@@ -86,7 +86,7 @@ def test_a_killed_worker_resumes_its_bulk_retry_without_sending_a_grade_twice(la
     found = job_items(lab, job_id)
     assert done["state"] == "finished" and done["done"] == len(ids) and done["runs"] >= 2
     assert set(found) == {str(i) for i in ids} and {r["state"] for r in found.values()} == {"done"}  # none lost
-    assert {r["outcome"] for r in found.values()} == {"sent"}
+    assert {r["outcome"] for r in found.values()} == {"sent"}, [r for r in found.values() if r["outcome"] != "sent"]
     assert all(found[i]["finished_at"] == r["finished_at"] for i, r in before.items())  # not redone
     writes = writes_per_grade(lab)
     assert len(writes) == len(ids) and set(writes.values()) == {1}, "a grade was sent twice"

@@ -66,11 +66,12 @@ def run_queued_jobs(settings: Settings, now: Callable[[], datetime], stop: threa
     """The dashboard's queued jobs (lmsdata.jobqueue), one after another until none is waiting."""
     from lmsdata.client import CleverClient
     from lmsdata.jobqueue import run_next
+    from lmsdata.worker.runner import heartbeat_now
 
     ran = []
     while not (stop and stop.is_set()):
         line = run_next(lambda: CleverClient.from_settings(settings), settings.db_path, now=now,
-                        retry_options=retry_options, stop=stop)
+                        retry_options=retry_options, stop=stop, beat=heartbeat_now)
         if line is None:
             break
         ran.append(line)

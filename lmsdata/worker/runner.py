@@ -18,6 +18,16 @@ from lmsdata.redact import redact
 from lmsdata.worker import lease, schedule
 
 Step = Callable[[], str]                  # runs the job; returns a one-line summary
+_running = threading.local()              # the worker whose job runs on this thread (for `heartbeat_now`)
+
+
+def heartbeat_now() -> None:
+    """Renew the lease of the worker running the current job, from inside a long job (a queued bulk
+    retry), so the sidebar does not call it silent and no `--wait` worker takes the cache meanwhile."""
+    worker = getattr(_running, "worker", None)
+    if worker is not None:
+        with connect(worker.db_path) as db:
+            lease.heartbeat(db, worker.owner, worker.now(), worker.lease_s)
 
 
 @dataclass(frozen=True)
@@ -62,10 +72,13 @@ class Worker:
                 if not schedule.due(db, name, self.now()):
                     continue
                 schedule.started(db, name, self.now())
+            _running.worker = self
             try:
                 outcome, detail = "ok", job.step()
             except Exception as exc:  # one failing job must not stop the others; its error is recorded
                 outcome, detail = "failed", redact(f"{type(exc).__name__}: {exc}")
+            finally:
+                _running.worker = None
             with connect(self.db_path) as db:
                 schedule.finished(db, name, self.now(), job.next_after(self.now()), outcome, detail)
             ran.append(name)
