@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.db import connect
-from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
+from lmsdata.gradebook import STATES, overwrite_anyway
 from lmsdata.gradebook.export import lms_changes, write_jsonl
-from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
+from lmsdata.gradebook.views import district_summary
 from lmsdata.ui import actions, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}
+SHOWN_ROWS = 1000
 NOT_YET = "Not reconciled yet: run `lmsdata reconcile` to read the LMS gradebook back."
 
 
@@ -40,12 +42,13 @@ def page(ctx: Context) -> None:
     names = loaders.district_names(ctx.db_path, ctx.data_version)
     district_id = st.selectbox("District", [None, *names], format_func=lambda d: "All districts" if d is None
                                else names.get(d, d), key="gradebook_district")  # fmt: skip
-    with connect(ctx.db_path) as db:
-        counts = pd.DataFrame(assignment_counts(db, district_id))
-        duplicates = suspected_duplicates(db, district_id)
+    counts = loaders.gradebook_counts(ctx.db_path, ctx.data_version, district_id, SHOWN_ROWS + 1)
+    duplicates = loaders.suspected_duplicates(ctx.db_path, ctx.data_version, district_id)
     if counts.empty:
         widgets.empty(NOT_YET)
     else:
+        more(counts, "assignments", "choose a district")
+        counts = counts.head(SHOWN_ROWS)
         st.dataframe(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS), hide_index=True)
         students(ctx, district_id)
     identities(duplicates)
@@ -54,17 +57,18 @@ def page(ctx: Context) -> None:
 def students(ctx: Context, district_id: str | None) -> None:
     states = tuple(st.multiselect("Show", list(STATES), default=["missing", "different", "override"],
                                   format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
-    with connect(ctx.db_path) as db:
-        rows = pd.DataFrame(student_rows(db, district_id, states))
-        exported = io.StringIO()
-        write_jsonl(lms_changes(db, district_id), exported)
+    rows = loaders.gradebook_students(ctx.db_path, ctx.data_version, district_id, states, SHOWN_ROWS + 1)
+    if not rows.empty:
+        more(rows, "student rows", "choose a district or fewer states")
+        rows = rows.head(SHOWN_ROWS)
     unmasked = privacy.bulk_toggle(ctx, f"gradebook {district_id or 'all'}: students", key="gradebook_unmasked")
     if rows.empty:
         widgets.empty("No student rows in these states.")
     else:
         shown = privacy.mask_students(rows, everything=unmasked)
         st.dataframe(shown.drop(columns=["student_email", "district_id"]), hide_index=True)
-    st.download_button("Download teacher edits (JSON Lines)", exported.getvalue(), "teacher-edits.jsonl",
+    st.download_button("Download teacher edits (JSON Lines)", partial(teacher_edits, ctx.db_path, district_id),
+                       "teacher-edits.jsonl",
                        mime="application/x-ndjson", key="gradebook_export")  # fmt: skip
     if rows.empty or not ctx.can(Permission.RETRY):
         return
@@ -78,6 +82,20 @@ def students(ctx: Context, district_id: str | None) -> None:
         if st.button("Overwrite anyway", key="gradebook_overwrite", disabled=not reason.strip()):
             overwrite_anyway(ctx.db_path, push_id, ctx.actor, reason)
             actions.show_outcome(actions.retry(ctx, [push_id]))
+
+
+def teacher_edits(db_path: str, district_id: str | None) -> str:
+    """The export, written only when someone downloads it (Streamlit calls this on the click)."""
+    out = io.StringIO()
+    with connect(db_path) as db:
+        write_jsonl(lms_changes(db, district_id), out)
+    return out.getvalue()
+
+
+def more(rows: pd.DataFrame, noun: str, narrow: str) -> None:
+    """Say so when a list shows only its first rows (a large read-back has one row per pushed grade)."""
+    if len(rows) > SHOWN_ROWS:
+        st.caption(f"More than {SHOWN_ROWS:,} {noun}: the first {SHOWN_ROWS:,} are shown; {narrow} to see others.")
 
 
 def identities(duplicates: list) -> None:  # type: ignore[type-arg]

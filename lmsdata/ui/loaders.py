@@ -164,3 +164,29 @@ def audit_log(db_path: str, version: int, **filters: Any) -> pd.DataFrame:
 @st.cache_data(**CACHE)
 def audit_choices(db_path: str, version: int, actor: str | None = None) -> dict[str, list[str]]:
     return _read(db_path, queries.audit_choices, actor)
+
+
+@st.cache_data(**CACHE)
+def gradebook_counts(db_path: str, version: int, district_id: str | None, limit: int) -> pd.DataFrame:
+    from lmsdata.gradebook.views import assignment_counts
+
+    with connect(db_path) as db:
+        return pd.DataFrame(assignment_counts(db, district_id, limit=limit))
+
+
+@st.cache_data(**CACHE)
+def gradebook_students(db_path: str, version: int, district_id: str | None, states: tuple[str, ...],
+                       limit: int) -> pd.DataFrame:
+    from lmsdata.gradebook.views import student_rows
+
+    with connect(db_path) as db:
+        return pd.DataFrame(student_rows(db, district_id, states, limit=limit))
+
+
+@st.cache_data(**CACHE)
+def suspected_duplicates(db_path: str, version: int, district_id: str | None) -> list[Any]:
+    """What the last sync stored (`identity_suspects`), not the rules run again over every user."""
+    from lmsdata.gradebook.identity import stored_duplicates
+
+    with connect(db_path) as db:
+        return stored_duplicates(db, district_id)
