@@ -507,8 +507,8 @@ def m007_gradebook(db: sqlite_utils.Database) -> None:
 @migrations()
 def m008_identity_suspects(db: sqlite_utils.Database) -> None:
     """Suspected duplicate students, stored when a sync writes the district (docs/gradebook.md), so the
-    readiness check reads one indexed row per push instead of running the rules per district; and a
-    covering index for the Gradebook page's counts (issue 10's page times)."""
+    readiness check reads one indexed row per push instead of running the rules per district; and two
+    indexes the pages need on a large cache (issue 10's page times: docs/dashboard.md)."""
     from lmsdata.gradebook.identity import refresh_suspects
 
     db.execute(
@@ -528,6 +528,8 @@ def m008_identity_suspects(db: sqlite_utils.Database) -> None:
     # the Gradebook page's counts per assignment, read from the index alone (no row lookups)
     db.table("gradebook_rows").create_index(["district_id", "section_id", "assignment_key", "state", "checked_at"],
                                             if_not_exists=True)
+    # the readiness snapshot's "create pushes of this district that have not gone through"
+    db.table("pushes").create_index(["district_id", "kind", "state"], if_not_exists=True)
 
 def usable_cache_path(path: str | Path) -> Path:
     """`path` if a cache can live there; CacheError naming the file in the way if a folder of the
