@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ui.py [--rebuild] [--screenshots docs/img]
 
-The `large` cache (520 districts, 1,000,000 users, 100,000 pushes) is written straight into SQLite
+The `large` cache (520 districts, 1,000,000 users, 100,000 pushes, a reconcile's 75,000 gradebook rows, 400
+look-alike pairs stored as suspected duplicates by the same function a sync uses) is written straight into SQLite
 by a fast generator below: a full sync of the large sandbox takes minutes (bench/sync.py measures
 that) and is not what this benchmark is about. The same pages on the embedded demo cache (built
 through the real sandbox, sync and traffic) are the baseline, measured in the same run; the ratio
