@@ -62,3 +62,23 @@ def test_the_migration_fills_the_table_of_an_existing_cache_once(tmp_path: Path)
     with connect(path) as db:
         assert expected and _key(stored_duplicates(db)) == expected
         _assert_stored_is_live(db)
+
+
+def test_a_retry_that_finds_a_sections_students_changed_stores_the_suspects_again(tmp_path: Path) -> None:
+    """The retry gate reads a section fresh from Clever and rewrites its student list
+    (`FreshLook`); a look-alike who left the section is then no longer a suspect, before any sync."""
+    from lmsdata.pushes.situation import FreshLook
+
+    path = tmp_path / "c.db"
+    with served() as (sandbox, url):
+        with client_for(url) as client:
+            sync(client, path, full=True)
+        with connect(path) as db:
+            twin = next(d for d in stored_duplicates(db) if d.rule == "same_name_in_section")
+        section_id = twin.value.split(":")[0]
+        gone, kept = twin.user_ids
+        sandbox.remove_user(gone)
+        with client_for(url) as client, connect(path) as db:
+            FreshLook(client.district(twin.district_id), db).section(section_id)
+            assert duplicate_of(db, twin.district_id, kept) is None
+            _assert_stored_is_live(db)
