@@ -8,6 +8,7 @@ No streamlit here: the UI layer caches these results by `(db_path, data_version)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,27 +307,41 @@ def _with_readiness(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFr
 
 
 def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:
-    """Failed (and outcome-unknown) pushes per category: how many, how many look ready, in how many districts.
+    """Failed (and outcome-unknown) pushes per category and effective owner: how many, how many look ready,
+    in how many districts, and the next step.
 
-    Reads only the pushes' own columns (no names joined, no order), straight into the readiness check:
-    it runs over every failed push of the cache on the Failed pushes page's first load."""
+    The owner is the readiness check's (as each push's row shows), not the category's static owner: a grade
+    waiting on a create blocked by an unsynced section is Clever support's, a push that looks ready is ours.
+    So one category can take several rows, one per owner; `next_step` is that owner's most common one.
+    Reads only the pushes' own columns (no names joined, no order) straight into the check: it runs over
+    every failed push of the cache on the Failed pushes page's first load (docs/dashboard.md).
+    """
     cursor = db.execute(
         f"SELECT {', '.join(_CHECKED)} FROM pushes WHERE state IN ({_in(FAILED_STATES)})", list(FAILED_STATES))
     pushes = [dict(zip(_CHECKED, row, strict=True)) for row in cursor.fetchall()]
-    columns = ["category", "pushes", "ready", "districts", "oldest", "newest"]
-    groups: dict[str, dict[str, Any]] = {}
+    columns = ["category", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
     for push, verdict in zip(pushes, _verdicts(db, pushes), strict=True):
-        category = push["category"] or "unclassified"
-        group = groups.setdefault(category, {"pushes": 0, "ready": 0, "districts": set(), "times": []})
+        key = (push["category"] or "unclassified", verdict.owner or "nobody")  # `check` always names one
+        group = groups.setdefault(key, {"pushes": 0, "ready": 0, "districts": set(), "steps": Counter(), "times": []})
         group["pushes"] += 1
         group["ready"] += verdict.ready is True
         group["districts"].add(push["district_id"])
+        group["steps"][verdict.next_step or ""] += 1
         if push["updated_at"]:
             group["times"].append(push["updated_at"])
-    rows = [(category, g["pushes"], g["ready"], len(g["districts"]), min(g["times"], default=None),
-             max(g["times"], default=None)) for category, g in sorted(groups.items())]  # fmt: skip
-    rows.sort(key=lambda row: -row[1])  # most pushes first; stable, so ties stay by category
+    rows = [(category, owner, g["pushes"], g["ready"], len(g["districts"]), _most_common(g["steps"]),
+             min(g["times"], default=None), max(g["times"], default=None))
+            for (category, owner), g in groups.items()]  # fmt: skip
+    rows.sort(key=lambda row: (-row[2], row[0], row[1]))  # most pushes first, then by category and owner
     return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _most_common(steps: Counter[str]) -> str:
+    """The most frequent next step (the first in order among equals); empty when no push names one."""
+    if not any(steps):
+        return ""
+    return min(steps, key=lambda step: (-steps[step], step))
 
 
 _VARIABLE_PARTS = re.compile(r"\b[0-9a-f]{24}\b|\b[0-9a-f-]{36}\b|\d+", re.I)

@@ -66,9 +66,17 @@ def test_readiness_follows_the_cache_state(db: sqlite_utils.Database) -> None:
 
 
 def test_failures_group_by_category_and_cluster_across_districts(db: sqlite_utils.Database) -> None:
-    groups = queries.failed_by_category(db).set_index("category")
-    assert groups.loc["transient", "pushes"] == 2 and groups.loc["transient", "districts"] == 2
-    assert groups.loc["student_not_matched", "ready"] == 0
+    groups = queries.failed_by_category(db)
+    by_category = groups.groupby("category")[["pushes", "ready"]].sum()  # one row per category and owner
+    assert by_category.loc["transient", "pushes"] == 2 and by_category.loc["student_not_matched", "ready"] == 0
+    # grouped by the readiness check's owner, as each push's row: transient push 2 looks ready (ours), transient
+    # push 4 and unmatched-student push 1 wait on their unsynced section first (Clever support's), not on the
+    # categories' static owners (nobody, district)
+    owners = {(row.category, row.owner): row.pushes for row in groups.itertuples()}
+    assert owners == {("transient", "partner"): 1, ("transient", "clever_support"): 1,
+                      ("student_not_matched", "clever_support"): 1}
+    step_of_4 = queries.failed_pushes(db).set_index("id").loc[4, "ready_next_step"]
+    assert groups.set_index(["category", "owner"]).loc[("transient", "clever_support"), "next_step"] == step_of_4
     clusters = queries.failure_clusters(db)
     top = clusters.iloc[0]
     assert (top["error"], top["districts"], top["district_ids"]) == ("Service Unavailable", 2, ["d-below", "d-healthy"])
