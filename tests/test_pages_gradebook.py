@@ -69,4 +69,4 @@ def test_a_large_read_back_lists_its_first_rows_and_says_so(gradebook_cache: Pat
     assert len(table(at, 0)) == SHOWN_ROWS and len(table(at, 1)) == SHOWN_ROWS
     shown = texts(at)
     assert f"More than {SHOWN_ROWS:,} assignments" in shown and f"More than {SHOWN_ROWS:,} student rows" in shown
-    assert list(table(at, 2)["users"]) == ["u-ok, u-teach"]
+    assert list(table(at, 2).rename(columns=str.lower)["users"]) == ["u-ok, u-teach"]
