@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/ui.py [--rebuild] [--screenshots docs/img]
 
-The `large` cache (520 districts, 1,000,000 users, 100,000 pushes) is written straight into SQLite
+The `large` cache (520 districts, 1,000,000 users, 100,000 pushes, a reconcile's 75,000 gradebook rows, 400
+look-alike pairs stored as suspected duplicates by the same function a sync uses) is written straight into SQLite
 by a fast generator below: a full sync of the large sandbox takes minutes (bench/sync.py measures
 that) and is not what this benchmark is about. The same pages on the embedded demo cache (built
 through the real sandbox, sync and traffic) are the baseline, measured in the same run; the ratio
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from lmsdata import demo, queries  # noqa: E402
 from lmsdata.db import bump_data_version, connect  # noqa: E402
+from lmsdata.gradebook.identity import refresh_suspects  # noqa: E402
 from lmsdata.ui.frame import PAGES  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -125,6 +127,9 @@ def build_large(path: Path, *, districts: int = 520, users: int = 1_000_000, pus
             "matched_teachers, matched_sections) VALUES (?, ?, ?, ?, ?, ?, ?)", history_rows)
         _pushes(conn, rng, now, pushes, section_rows)
         _runs(conn, now, [r[0] for r in district_rows])
+        _gradebook(conn, rng, now)
+        _look_alikes(conn, rng, users)
+        refresh_suspects(db)  # what a sync stores with each district (lmsdata.sync)
         bump_data_version(db)
         conn.commit()
         conn.execute("ANALYZE")
@@ -156,6 +161,43 @@ def _pushes(conn, rng, now, count, sections) -> None:  # type: ignore[no-untyped
     conn.executemany(
         "INSERT INTO push_attempts (push_id, started_at, duration_ms, http_status, message, outcome, trigger) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)", attempts)
+
+
+GRADEBOOK_STATES = ("landed",) * 85 + ("missing",) * 5 + ("different",) * 4 + ("override",) * 4 + \
+    ("assignment_gone",) * 2
+
+
+def _gradebook(conn, rng, now) -> None:  # type: ignore[no-untyped-def]
+    """A reconcile's read-back of every sent grade (lmsdata.gradebook.reconcile writes the same rows)."""
+    checked = iso(now - timedelta(minutes=30))
+    rows, sections = [], set()
+    for pid, did, sid, key, student, payload in conn.execute(
+            "SELECT id, district_id, section_id, assignment_key, student_id, payload FROM pushes "
+            "WHERE state = 'sent' AND kind = 'submission_update'"):
+        state = rng.choice(GRADEBOOK_STATES)
+        edited = state in ("override", "different")
+        rows.append((did, sid, key, student, f"a-{sid}", pid, state, payload,
+                     None, rng.randrange(20) if edited else None, f"u{rng.randrange(1_000_000):010d}" if edited
+                     else None, iso(now - timedelta(hours=rng.randrange(48))) if edited else None, checked))
+        sections.add((did, sid))
+    conn.executemany(
+        "INSERT OR REPLACE INTO gradebook_rows (district_id, section_id, assignment_key, student_id, assignment_id, "
+        "push_id, state, our_grade, lms_grade, lms_grade_points, lms_grader_id, lms_last_modified, checked_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO gradebook_sections (district_id, section_id, reconciled_at, requests) "
+                     "VALUES (?, ?, ?, 2)", [(did, sid, checked) for did, sid in sections])
+
+
+def _look_alikes(conn, rng, users: int) -> None:  # type: ignore[no-untyped-def]
+    """Some pairs of students sharing an e-mail or a SIS id, as split identities do (docs/gradebook.md)."""
+    for n in range(400):
+        first = f"u{rng.randrange(100_000, users):010d}"
+        district = conn.execute("SELECT district_id FROM users WHERE id = ?", [first]).fetchone()[0]
+        second = conn.execute("SELECT id FROM users WHERE district_id = ? AND id != ? AND role = 'student' "
+                              "LIMIT 1 OFFSET ?", [district, first, rng.randrange(50)]).fetchone()[0]
+        column = "email" if n % 2 else "sis_id"
+        conn.execute(f"UPDATE users SET {column} = (SELECT {column} FROM users WHERE id = ?) WHERE id = ?",
+                     [first, second])
 
 
 def _runs(conn, now, district_ids) -> None:  # type: ignore[no-untyped-def]

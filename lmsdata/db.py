@@ -23,7 +23,8 @@ migrations = Migrations("lmsdata")
 # CLEVER_REBUILDS; a table holding anything that exists nowhere else (what we sent, what Clever
 # answered, who did what, what the cache saw over time) is ONLY_WE_HOLD. No "rebuild the cache"
 # path deletes or rewrites rows of ONLY_WE_HOLD; every new table goes in exactly one of the sets.
-CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users"})
+CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users",
+                             "identity_suspects"})
 ONLY_WE_HOLD = frozenset({
     "pushes", "push_attempts", "assignments", "invitations", "audit_log",
     "district_history", "events", "sync_runs", "sync_run_districts",
@@ -622,6 +623,34 @@ def m011_job_queue(db: sqlite_utils.Database) -> None:
     )
     db.table("queued_jobs").create_index(["state", "id"], if_not_exists=True)
     db.table("queued_job_items").create_index(["job_id", "state"], if_not_exists=True)
+
+
+@migrations()
+def m008_identity_suspects(db: sqlite_utils.Database) -> None:
+    """Suspected duplicate students, stored when a sync writes the district (docs/gradebook.md), so the
+    readiness check reads one indexed row per push instead of running the rules per district; and two
+    indexes the pages need on a large cache (issue 10's page times: docs/dashboard.md)."""
+    from lmsdata.gradebook.identity import refresh_suspects
+
+    db.execute(
+        """
+        CREATE TABLE identity_suspects (
+            district_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,          -- one row per member of each group
+            position INTEGER NOT NULL,      -- the group's place in the district's list (rule order)
+            rule TEXT NOT NULL,             -- lmsdata.gradebook.identity.RULES
+            value TEXT NOT NULL,            -- what they share
+            user_ids TEXT NOT NULL,         -- the whole group, space-separated, sorted
+            PRIMARY KEY (district_id, user_id, position)
+        ) WITHOUT ROWID
+        """
+    )
+    refresh_suspects(db)  # an existing cache: once, for every district
+    # the Gradebook page's counts per assignment, read from the index alone (no row lookups)
+    db.table("gradebook_rows").create_index(["district_id", "section_id", "assignment_key", "state", "checked_at"],
+                                            if_not_exists=True)
+    # the readiness snapshot's "create pushes of this district that have not gone through"
+    db.table("pushes").create_index(["district_id", "kind", "state"], if_not_exists=True)
 
 
 def usable_cache_path(path: str | Path) -> Path:

@@ -8,6 +8,7 @@ No streamlit here: the UI layer caches these results by `(db_path, data_version)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -280,23 +281,35 @@ def pushes_by_id(db: sqlite_utils.Database, push_ids: Sequence[int]) -> pd.DataF
 
 _BULK_FROM = 20  # pushes of one district from which one read per table beats one per push (bench/ui.py)
 _READINESS_COLUMNS = ("ready", "ready_reason", "ready_owner", "ready_next_step", "waits_on_push")
+# what `readiness.check` reads of a push (no joined names: the category summary needs none)
+_CHECKED = ("id", "district_id", "section_id", "assignment_key", "student_id", "kind", "state", "category",
+            "last_status", "last_message", "created_at", "updated_at")
+
+
+def _verdicts(db: sqlite_utils.Database, pushes: list[dict[str, Any]]) -> list[readiness.Readiness]:
+    """Each push's cache-only verdict; a district with many pushes here reads its facts in bulk once."""
+    by_district: dict[str, list[dict[str, Any]]] = {}
+    for push in pushes:
+        by_district.setdefault(push["district_id"], []).append(push)
+    facts: dict[str, readiness.CacheFacts] = {}
+    verdicts = []
+    for push in pushes:
+        district_id = push["district_id"]
+        if district_id not in facts:
+            listed = by_district[district_id]
+            facts[district_id] = (readiness.DistrictSnapshot(db, district_id, listed) if len(listed) >= _BULK_FROM
+                                  else readiness.CacheFacts(db, district_id))  # fmt: skip
+        verdicts.append(readiness.check(push, facts[district_id]))
+    return verdicts
 
 
 def _with_readiness(db: sqlite_utils.Database, frame: pd.DataFrame) -> pd.DataFrame:
-    """Each push's cache-only verdict; a district with many pushes here reads its facts in bulk once."""
-    facts: dict[str, readiness.CacheFacts] = {}
-    per_district = frame["district_id"].value_counts() if not frame.empty else pd.Series(dtype=int)
-    verdicts = []
-    for push in frame.astype(object).where(frame.notna(), None).to_dict("records"):
-        district_id = push["district_id"]
-        if district_id not in facts:
-            bulk = per_district.get(district_id, 0) >= _BULK_FROM
-            facts[district_id] = (readiness.DistrictSnapshot if bulk else readiness.CacheFacts)(db, district_id)
-        district = facts[district_id]
-        verdict = readiness.check(push, district)
-        ready = None if verdict.ready is None else int(verdict.ready)
-        verdicts.append((ready, verdict.reason, verdict.owner, verdict.next_step, verdict.waits_on_push))
-    extra = pd.DataFrame.from_records(verdicts, columns=list(_READINESS_COLUMNS), index=frame.index)
+    """The frame with each push's verdict in `_READINESS_COLUMNS`."""
+    pushes = frame[list(_CHECKED)].astype(object).where(frame[list(_CHECKED)].notna(), None).to_dict("records") \
+        if not frame.empty else []
+    extra = pd.DataFrame.from_records(
+        [(None if v.ready is None else int(v.ready), v.reason, v.owner, v.next_step, v.waits_on_push)
+         for v in _verdicts(db, pushes)], columns=list(_READINESS_COLUMNS), index=frame.index)  # fmt: skip
     extra["ready"] = extra["ready"].astype("Int64")
     extra["waits_on_push"] = extra["waits_on_push"].astype("Int64")
     return pd.concat([frame, extra], axis=1)
@@ -309,24 +322,35 @@ def failed_by_category(db: sqlite_utils.Database) -> pd.DataFrame:
     The owner is the readiness check's (as each push's row shows), not the category's static owner: a grade
     waiting on a create blocked by an unsynced section is Clever support's, a push that looks ready is ours.
     So one category can take several rows, one per owner; `next_step` is that owner's most common one.
+    Reads only the pushes' own columns (no names joined, no order) straight into the check: it runs over
+    every failed push of the cache on the Failed pushes page's first load (docs/dashboard.md).
     """
-    frame = failed_pushes(db, limit=None)
+    cursor = db.execute(
+        f"SELECT {', '.join(_CHECKED)} FROM pushes WHERE state IN ({_in(FAILED_STATES)})", list(FAILED_STATES))
+    pushes = [dict(zip(_CHECKED, row, strict=True)) for row in cursor.fetchall()]
     columns = ["category", "owner", "pushes", "ready", "districts", "next_step", "oldest", "newest"]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame["category"] = frame["category"].fillna("unclassified")
-    frame["owner"] = frame["ready_owner"].fillna("nobody")  # `readiness.check` always names one
-    frame["next_step"] = frame["ready_next_step"].fillna("")
-    grouped = frame.groupby(["category", "owner"]).agg(
-        pushes=("id", "size"),
-        ready=("ready", lambda r: int((r == 1).sum())),
-        districts=("district_id", "nunique"),
-        next_step=("next_step", lambda steps: steps.mode().iat[0] if steps.any() else ""),
-        oldest=("updated_at", "min"),
-        newest=("updated_at", "max"),
-    )
-    return (grouped.reset_index().sort_values(["pushes", "category", "owner"], ascending=[False, True, True],
-                                              kind="stable")[columns].reset_index(drop=True))
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for push, verdict in zip(pushes, _verdicts(db, pushes), strict=True):
+        key = (push["category"] or "unclassified", verdict.owner or "nobody")  # `check` always names one
+        group = groups.setdefault(key, {"pushes": 0, "ready": 0, "districts": set(), "steps": Counter(), "times": []})
+        group["pushes"] += 1
+        group["ready"] += verdict.ready is True
+        group["districts"].add(push["district_id"])
+        group["steps"][verdict.next_step or ""] += 1
+        if push["updated_at"]:
+            group["times"].append(push["updated_at"])
+    rows = [(category, owner, g["pushes"], g["ready"], len(g["districts"]), _most_common(g["steps"]),
+             min(g["times"], default=None), max(g["times"], default=None))
+            for (category, owner), g in groups.items()]  # fmt: skip
+    rows.sort(key=lambda row: (-row[2], row[0], row[1]))  # most pushes first, then by category and owner
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _most_common(steps: Counter[str]) -> str:
+    """The most frequent next step (the first in order among equals); empty when no push names one."""
+    if not any(steps):
+        return ""
+    return min(steps, key=lambda step: (-steps[step], step))
 
 
 _VARIABLE_PARTS = re.compile(r"\b[0-9a-f]{24}\b|\b[0-9a-f-]{36}\b|\d+", re.I)

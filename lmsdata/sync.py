@@ -28,6 +28,7 @@ from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
 from lmsdata.errors import BadRequest, CleverError, NotFound
+from lmsdata.gradebook.identity import refresh_suspects
 from lmsdata.models import Event
 from lmsdata.redact import redact
 from lmsdata.wording import plural
@@ -501,6 +502,8 @@ def _write(db: sqlite_utils.Database, district_id: str, pulled: _Pulled, run_id:
         changes = pulled.records
     else:
         changes = _apply_events(db, district_id, pulled.events, run_id)
+    if pulled.mode == "full" or pulled.events:  # no event, no changed user: the stored suspects still hold
+        refresh_suspects(db, district_id)
     _write_district(db, district_id, pulled, run_id)
     return changes
 

@@ -60,3 +60,23 @@ def test_gradebook_district_and_states_live_in_the_url(gradebook_cache: Path) ->
     assert again.selectbox(key="gradebook_district").value == "d-healthy"
     assert again.multiselect(key="gradebook_states").value == ["landed"]
     assert list(table(again, 1)["state"]) == list(table(at, 1)["state"]) == ["landed"]
+
+
+def test_a_large_read_back_lists_its_first_rows_and_says_so(gradebook_cache: Path) -> None:
+    """One row per pushed grade can be a million: the page lists the first 1,000 of each list and says so,
+    and the suspected duplicates come from what the sync stored (identity_suspects)."""
+    from lmsdata.gradebook.identity import refresh_suspects
+    from lmsdata.ui.gradebook import SHOWN_ROWS
+
+    with connect(gradebook_cache) as db, db.conn:
+        db.table("gradebook_rows").insert_all(
+            {**ROW, "assignment_key": f"quiz-{n:04d}", "student_id": f"u-{n}", "push_id": 1000 + n, "state": "missing"}
+            for n in range(SHOWN_ROWS + 5))  # fmt: skip
+        db.execute("UPDATE users SET sis_id = 'S100' WHERE id = 'u-teach'")  # shares Ada's SIS id
+        db.execute("UPDATE users SET district_id = 'd-healthy' WHERE id = 'u-teach'")
+        refresh_suspects(db, "d-healthy")
+    at = open_page("gradebook")
+    assert len(table(at, 0)) == SHOWN_ROWS and len(table(at, 1)) == SHOWN_ROWS
+    shown = texts(at)
+    assert f"More than {SHOWN_ROWS:,} assignments" in shown and f"More than {SHOWN_ROWS:,} student rows" in shown
+    assert list(table(at, 2).rename(columns=str.lower)["users"]) == ["u-ok, u-teach"]

@@ -141,3 +141,34 @@ def test_the_bulk_district_snapshot_gives_every_failed_demo_push_the_per_push_ve
             assert bulk == check(push, CacheFacts(db, push["district_id"])), push["id"]
             verdicts.add((bulk.ready, bulk.category))
     assert len(pushes) > 20 and len(verdicts) >= 3  # ready, blocked and waiting pushes all compared
+
+
+def test_the_snapshot_given_its_pushes_agrees_with_one_read_per_push_on_held_grades_too(tmp_path: Path) -> None:
+    """The Failed pushes page hands each district's pushes to `DistrictSnapshot` (only their students
+    are read, and only students with a teacher's edit or a stored suspicion go through the hold)."""
+    from lmsdata.db import connect
+    from lmsdata.gradebook.identity import refresh_suspects
+    from lmsdata.pushes.readiness import CacheFacts, DistrictSnapshot
+    from tests.cache_fixtures import built_demo
+
+    db_path = built_demo(tmp_path / "demo.db")
+    with connect(db_path) as db:
+        pushes = list(db.query("SELECT * FROM pushes ORDER BY id"))
+        twin = next(p for p in pushes if p["kind"] == "submission_update"
+                    and check(p, CacheFacts(db, p["district_id"])).ready)  # fmt: skip
+        with db.conn:  # a second account with the student's SIS id, as a sync would store it
+            db.execute("UPDATE users SET sis_id = (SELECT sis_id FROM users WHERE id = ?) WHERE id = "
+                       "(SELECT id FROM users WHERE district_id = ? AND id != ? AND role = 'student' LIMIT 1)",
+                       [twin["student_id"], twin["district_id"], twin["student_id"]])
+            refresh_suspects(db, twin["district_id"])
+        by_district: dict[str, list] = {}
+        for push in pushes:
+            by_district.setdefault(push["district_id"], []).append(push)
+        snapshots = {did: DistrictSnapshot(db, did, listed) for did, listed in by_district.items()}
+        holds = []
+        for push in pushes:
+            bulk = check(push, snapshots[push["district_id"]])
+            assert bulk == check(push, CacheFacts(db, push["district_id"])), push["id"]
+            if bulk.category is Category.HELD_FOR_OPERATOR:
+                holds.append(bulk.reason)
+    assert any("teacher changed" in r for r in holds) and any("same person" in r for r in holds)

@@ -82,24 +82,56 @@ def suspected_duplicates(db: sqlite_utils.Database, district_id: str | None = No
     return found
 
 
-_by_pull: dict[tuple[str, str, str | None], dict[str, Duplicate]] = {}
+def refresh_suspects(db: sqlite_utils.Database, district_id: str | None = None) -> int:
+    """Store the district's suspected duplicates (every district's when None) in `identity_suspects`.
+
+    Called inside the transaction that writes the district's users (lmsdata.sync), so readiness and the
+    Gradebook page read one indexed row per student instead of running the rules over the district on
+    every page load. Returns the number of groups stored.
+    """
+    if district_id is None:
+        db.execute("DELETE FROM identity_suspects")
+    else:
+        db.execute("DELETE FROM identity_suspects WHERE district_id = ?", [district_id])
+    found = suspected_duplicates(db, district_id)
+    positions: dict[str, int] = {}
+    rows = []
+    for duplicate in found:
+        position = positions[duplicate.district_id] = positions.get(duplicate.district_id, -1) + 1
+        rows += [(duplicate.district_id, uid, position, duplicate.rule, duplicate.value, " ".join(duplicate.user_ids))
+                 for uid in duplicate.user_ids]  # fmt: skip
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO identity_suspects (district_id, user_id, position, rule, value, user_ids) "
+        "VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+    return len(found)
+
+
+def _stored(district_id: str, rule: str, value: str, user_ids: str) -> Duplicate:
+    return Duplicate(district_id, rule, value, tuple(user_ids.split()))
+
+
+def _pulled(db: sqlite_utils.Database, district_id: str) -> bool:
+    """Whether the cache holds the district's row: sync (and the migration) store its suspects with it.
+    A district without one was written by hand (or by another tool): its rules run live instead."""
+    return db.execute("SELECT 1 FROM districts WHERE id = ?", [district_id]).fetchone() is not None
+
+
+def stored_duplicates(db: sqlite_utils.Database, district_id: str | None = None) -> list[Duplicate]:
+    """`suspected_duplicates` as the last sync stored it (one district's, or all), by district and rule order."""
+    if district_id is not None and not _pulled(db, district_id):
+        return suspected_duplicates(db, district_id)
+    where, params = ("WHERE district_id = ?", [district_id]) if district_id is not None else ("", [])
+    rows = db.execute(
+        f"SELECT district_id, rule, value, user_ids FROM identity_suspects {where} "
+        "GROUP BY district_id, position ORDER BY district_id, position", params).fetchall()  # fmt: skip
+    return [_stored(*row) for row in rows]
 
 
 def duplicate_of(db: sqlite_utils.Database, district_id: str, user_id: str) -> Duplicate | None:
-    """The first suspicion that involves this user, if any.
-
-    Computed once per district pull (users and events change only when a sync writes the district), so a
-    retry of thousands of pushes checks each against one list instead of scanning the district each time.
-    """
-    cache_file = db.execute("PRAGMA database_list").fetchone()[2]
-    pulled = db.execute("SELECT last_pulled_at FROM districts WHERE id = ?", [district_id]).fetchone()
-    key = (cache_file, district_id, pulled[0] if pulled else None)
-    if key not in _by_pull:
-        if len(_by_pull) > 8192:  # one small dict per district pull: keep every district of a large cache
-            _by_pull.clear()
-        found: dict[str, Duplicate] = {}
-        for duplicate in suspected_duplicates(db, district_id):
-            for uid in duplicate.user_ids:
-                found.setdefault(uid, duplicate)
-        _by_pull[key] = found
-    return _by_pull[key].get(user_id)
+    """The first suspicion that involves this user, if any: one indexed read of what sync stored."""
+    if not _pulled(db, district_id):
+        return next((d for d in suspected_duplicates(db, district_id) if user_id in d.user_ids), None)
+    row = db.execute(
+        "SELECT rule, value, user_ids FROM identity_suspects WHERE district_id = ? AND user_id = ? "
+        "ORDER BY position LIMIT 1", [district_id, user_id]).fetchone()  # fmt: skip
+    return _stored(district_id, *row) if row else None

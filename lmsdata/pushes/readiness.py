@@ -10,7 +10,8 @@ section, and the payload itself. A Schoology launch cannot be seen: such pushes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -192,23 +193,50 @@ class DistrictSnapshot(CacheFacts):
     """The same cache-only facts as `CacheFacts`, read in one query per table for the whole district,
     for a list of many pushes (the Failed pushes page checks every failed push on each cold load)."""
 
-    def __init__(self, db: sqlite_utils.Database, district_id: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, district_id: str,
+                 pushes: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """`pushes`: the district's pushes to be checked, when known; then only their students are read."""
         super().__init__(db, district_id)
+        self._named = None if pushes is None else sorted({str(p["student_id"]) for p in pushes if p.get("student_id")})
         self._sections: dict[str, bool | None] | None = None
         self._students: dict[str, bool | None] | None = None
         self._members: dict[str, set[str]] | None = None
         self._assignments: dict[tuple[str, str], str | None] | None = None
         self._creates: dict[tuple[str, str], dict[str, Any]] | None = None
+        self._holdable: set[str] | None = None
+        self._pulled = db.execute("SELECT 1 FROM districts WHERE id = ?", [district_id]).fetchone() is not None
 
     def _flags(self, sql: str) -> dict[str, bool | None]:
         return {row[0]: _flag(row[1]) for row in self.db.execute(sql, [self.district_id]).fetchall()}
 
-    def section_synced(self, section_id: str) -> bool | None:
+    def _district_sections(self) -> dict[str, bool | None]:
         if self._sections is None:
             self._sections = self._flags("SELECT id, synced_in_lms FROM sections WHERE district_id = ?")
-        return self._sections.get(section_id)
+        return self._sections
+
+    def section_synced(self, section_id: str) -> bool | None:
+        return self._district_sections().get(section_id)
+
+    def hold(self, push: Mapping[str, Any]) -> str | None:
+        """Only a push to a student with a teacher's edit or a stored suspicion can be held: the district's
+        few such rows are read once, and only those pushes go through `hold_reason` for the reason."""
+        if push["district_id"] != self.district_id or not self._pulled:
+            return super().hold(push)
+        if self._holdable is None:
+            edited = self.db.execute(
+                "SELECT student_id FROM gradebook_rows WHERE district_id = ? AND state = 'override'", [self.district_id]
+            ).fetchall()
+            suspects = self.db.execute(
+                "SELECT user_id FROM identity_suspects WHERE district_id = ?", [self.district_id]
+            ).fetchall()
+            self._holdable = {row[0] for row in edited} | {row[0] for row in suspects}
+        return super().hold(push) if push.get("student_id") in self._holdable else None
 
     def student_matched(self, student_id: str) -> bool | None:
+        if self._students is None and self._named is not None:  # the students of the pushes being checked
+            self._students = {row[0]: _flag(row[1]) for row in self.db.execute(
+                "SELECT id, synced_in_lms FROM users WHERE id IN (SELECT value FROM json_each(?))",
+                [json.dumps(self._named)]).fetchall()}  # fmt: skip
         if self._students is None:
             self._students = self._flags(  # only the students this district's pushes name
                 "SELECT id, synced_in_lms FROM users WHERE id IN (SELECT student_id FROM pushes WHERE district_id = ?)"
@@ -226,8 +254,10 @@ class DistrictSnapshot(CacheFacts):
             ).fetchall()
             for section, user in rows:
                 self._members.setdefault(section, set()).add(user)
-        if section_id not in self._members:  # no student list cached here (or a section of another district)
-            return super().student_in_section(section_id, student_id)
+        if section_id not in self._members:
+            if section_id in self._district_sections():  # a section of the district without a student list
+                return None
+            return super().student_in_section(section_id, student_id)  # perhaps a section of another district
         return student_id in self._members[section_id]
 
     def assignment_id(self, push: Mapping[str, Any]) -> str | None:

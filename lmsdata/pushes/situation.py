@@ -14,6 +14,7 @@ import sqlite_utils
 
 from lmsdata.client import DistrictClient
 from lmsdata.errors import NotFound, TokenRevoked
+from lmsdata.gradebook.identity import refresh_suspects
 from lmsdata.models import synced_in_lms
 from lmsdata.pushes.taxonomy import Situation
 
@@ -111,6 +112,8 @@ class FreshLook:
         known = self._db.execute("SELECT 1 FROM sections WHERE id = ?", [section_id]).fetchone()
         if not isinstance(students, list) or known is None:
             return
+        before = {row[0] for row in self._db.execute(
+            "SELECT user_id FROM section_users WHERE section_id = ? AND role = 'student'", [section_id])}
         with self._db.atomic():
             self._db.execute(
                 "DELETE FROM section_users WHERE section_id = ? AND role = 'student'", [section_id]
@@ -120,3 +123,5 @@ class FreshLook:
                 "VALUES (?, ?, 'student', ?)",
                 [(section_id, str(sid), self._dc.district_id) for sid in students],
             )
+            if before != {str(sid) for sid in students}:  # a look-alike may have joined or left the section
+                refresh_suspects(self._db, self._dc.district_id)

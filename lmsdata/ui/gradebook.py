@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from lmsdata.access import Permission
 from lmsdata.db import connect
-from lmsdata.gradebook import STATES, overwrite_anyway, suspected_duplicates
+from lmsdata.gradebook import STATES, overwrite_anyway
 from lmsdata.gradebook.export import lms_changes, write_jsonl
-from lmsdata.gradebook.views import assignment_counts, district_summary, student_rows
+from lmsdata.gradebook.views import district_summary
 from lmsdata.ui import actions, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.wording import plural
@@ -19,6 +20,7 @@ from lmsdata.wording import plural
 LABELS = {"landed": "Landed", "missing": "Missing", "different": "Different", "override": "Teacher override",
           "assignment_gone": "Assignment gone"}
 SHOWN = ("missing", "different", "override")  # the states a person acts on, shown unless the URL says otherwise
+SHOWN_ROWS = 1000
 NOT_YET = "Not reconciled yet: run `lmsdata reconcile` to read the LMS gradebook back."
 
 
@@ -45,14 +47,14 @@ def page(ctx: Context) -> None:
     district_id = st.selectbox("District", [None, *names], format_func=lambda d: "All districts" if d is None
                                else names.get(d, d), key="gradebook_district")  # fmt: skip
     links.keep("district", district_id)
-    with connect(ctx.db_path) as db:
-        counts = pd.DataFrame(assignment_counts(db, district_id))
-        duplicates = suspected_duplicates(db, district_id)
+    counts = loaders.gradebook_counts(ctx.db_path, ctx.data_version, district_id, SHOWN_ROWS + 1)
+    duplicates = loaders.suspected_duplicates(ctx.db_path, ctx.data_version, district_id)
     if counts.empty:
         widgets.empty(NOT_YET)
     else:
-        shown, labels = widgets.readable(counts.drop(columns=["district_id", "section_id"]).rename(columns=LABELS),
-                                         ctx.now)
+        more(counts, "assignments", "choose a district")
+        shown, labels = widgets.readable(
+            counts.head(SHOWN_ROWS).drop(columns=["district_id", "section_id"]).rename(columns=LABELS), ctx.now)
         st.dataframe(shown, hide_index=True, column_config=labels)
         students(ctx, district_id)
     identities(duplicates)
@@ -63,10 +65,10 @@ def students(ctx: Context, district_id: str | None) -> None:
     states = tuple(st.multiselect("Show", list(STATES), default=None if "gradebook_states" in st.session_state
                                   else list(SHOWN), format_func=LABELS.get, key="gradebook_states"))  # fmt: skip
     links.keep("show", list(states), default=list(SHOWN))
-    with connect(ctx.db_path) as db:
-        rows = pd.DataFrame(student_rows(db, district_id, states))
-        exported = io.StringIO()
-        write_jsonl(lms_changes(db, district_id), exported)
+    rows = loaders.gradebook_students(ctx.db_path, ctx.data_version, district_id, states, SHOWN_ROWS + 1)
+    if not rows.empty:
+        more(rows, "student rows", "choose a district or fewer states")
+        rows = rows.head(SHOWN_ROWS)
     unmasked = privacy.bulk_toggle(ctx, f"gradebook {district_id or 'all'}: students", key="gradebook_unmasked")
     if rows.empty:
         widgets.empty("No student rows in these states.")
@@ -74,7 +76,8 @@ def students(ctx: Context, district_id: str | None) -> None:
         shown = privacy.mask_students(rows, everything=unmasked)
         table, labels = widgets.readable(shown.drop(columns=["student_email", "district_id"]), ctx.now)
         st.dataframe(table, hide_index=True, column_config=labels)
-    st.download_button("Download teacher edits (JSON Lines)", exported.getvalue(), "teacher-edits.jsonl",
+    st.download_button("Download teacher edits (JSON Lines)", partial(teacher_edits, ctx.db_path, district_id),
+                       "teacher-edits.jsonl",
                        mime="application/x-ndjson", key="gradebook_export")  # fmt: skip
     if rows.empty or not ctx.can(Permission.RETRY):
         return
@@ -88,6 +91,20 @@ def students(ctx: Context, district_id: str | None) -> None:
         if st.button("Overwrite anyway", key="gradebook_overwrite", disabled=not reason.strip()):
             overwrite_anyway(ctx.db_path, push_id, ctx.actor, reason)
             actions.show_outcome(actions.retry(ctx, [push_id]))
+
+
+def teacher_edits(db_path: str, district_id: str | None) -> str:
+    """The export, written only when someone downloads it (Streamlit calls this on the click)."""
+    out = io.StringIO()
+    with connect(db_path) as db:
+        write_jsonl(lms_changes(db, district_id), out)
+    return out.getvalue()
+
+
+def more(rows: pd.DataFrame, noun: str, narrow: str) -> None:
+    """Say so when a list shows only its first rows (a large read-back has one row per pushed grade)."""
+    if len(rows) > SHOWN_ROWS:
+        st.caption(f"More than {SHOWN_ROWS:,} {noun}: the first {SHOWN_ROWS:,} are shown; {narrow} to see others.")
 
 
 def identities(duplicates: list) -> None:  # type: ignore[type-arg]

@@ -188,3 +188,29 @@ def push_search(db_path: str, version: int, query: Any) -> pd.DataFrame:
     from lmsdata.pushes.search import search
 
     return _read(db_path, search, query)
+
+
+@st.cache_data(**CACHE)
+def gradebook_counts(db_path: str, version: int, district_id: str | None, limit: int) -> pd.DataFrame:
+    from lmsdata.gradebook.views import assignment_counts
+
+    with connect(db_path) as db:
+        return pd.DataFrame(assignment_counts(db, district_id, limit=limit))
+
+
+@st.cache_data(**CACHE)
+def gradebook_students(db_path: str, version: int, district_id: str | None, states: tuple[str, ...],
+                       limit: int) -> pd.DataFrame:
+    from lmsdata.gradebook.views import student_rows
+
+    with connect(db_path) as db:
+        return pd.DataFrame(student_rows(db, district_id, states, limit=limit))
+
+
+@st.cache_data(**CACHE)
+def suspected_duplicates(db_path: str, version: int, district_id: str | None) -> list[Any]:
+    """What the last sync stored (`identity_suspects`), not the rules run again over every user."""
+    from lmsdata.gradebook.identity import stored_duplicates
+
+    with connect(db_path) as db:
+        return stored_duplicates(db, district_id)
