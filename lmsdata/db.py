@@ -23,7 +23,8 @@ migrations = Migrations("lmsdata")
 # CLEVER_REBUILDS; a table holding anything that exists nowhere else (what we sent, what Clever
 # answered, who did what, what the cache saw over time) is ONLY_WE_HOLD. No "rebuild the cache"
 # path deletes or rewrites rows of ONLY_WE_HOLD; every new table goes in exactly one of the sets.
-CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users"})
+CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users",
+                             "term_figures"})
 ONLY_WE_HOLD = frozenset({
     "pushes", "push_attempts", "assignments", "invitations", "audit_log",
     "district_history", "events", "sync_runs", "sync_run_districts",
@@ -621,6 +622,33 @@ def m011_job_queue(db: sqlite_utils.Database) -> None:
     )
     db.table("queued_jobs").create_index(["state", "id"], if_not_exists=True)
     db.table("queued_job_items").create_index(["job_id", "state"], if_not_exists=True)
+
+
+@migrations()
+def m012_term_figures(db: sqlite_utils.Database) -> None:
+    """Each term's section and matched-student counts, kept by sync (`lmsdata.terms.store_figures`):
+    derived from Clever's data, so Clever can rebuild them; counted here once for existing caches."""
+    db.execute(
+        """
+        CREATE TABLE term_figures (
+            district_id TEXT NOT NULL,
+            term_id TEXT NOT NULL,
+            name TEXT,
+            start_date TEXT,
+            end_date TEXT,
+            sections INTEGER NOT NULL,
+            synced_sections INTEGER NOT NULL,
+            students INTEGER NOT NULL,        -- distinct students in the term's sections
+            matched_students INTEGER NOT NULL,
+            PRIMARY KEY (district_id, term_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS sections_term ON sections (term_id)")
+    from lmsdata.terms import store_figures
+
+    for (district_id,) in db.execute("SELECT id FROM districts").fetchall():
+        store_figures(db, district_id)
 
 
 def usable_cache_path(path: str | Path) -> Path:
