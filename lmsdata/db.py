@@ -24,7 +24,7 @@ migrations = Migrations("lmsdata")
 # answered, who did what, what the cache saw over time) is ONLY_WE_HOLD. No "rebuild the cache"
 # path deletes or rewrites rows of ONLY_WE_HOLD; every new table goes in exactly one of the sets.
 CLEVER_REBUILDS = frozenset({"districts", "schools", "terms", "sections", "section_users", "users",
-                             "identity_suspects"})
+                             "identity_suspects", "term_figures"})
 ONLY_WE_HOLD = frozenset({
     "pushes", "push_attempts", "assignments", "invitations", "audit_log",
     "district_history", "events", "sync_runs", "sync_run_districts",
@@ -651,6 +651,33 @@ def m008_identity_suspects(db: sqlite_utils.Database) -> None:
                                             if_not_exists=True)
     # the readiness snapshot's "create pushes of this district that have not gone through"
     db.table("pushes").create_index(["district_id", "kind", "state"], if_not_exists=True)
+
+
+@migrations()
+def m012_term_figures(db: sqlite_utils.Database) -> None:
+    """Each term's section and matched-student counts, kept by sync (`lmsdata.terms.store_figures`):
+    derived from Clever's data, so Clever can rebuild them; counted here once for existing caches."""
+    db.execute(
+        """
+        CREATE TABLE term_figures (
+            district_id TEXT NOT NULL,
+            term_id TEXT NOT NULL,
+            name TEXT,
+            start_date TEXT,
+            end_date TEXT,
+            sections INTEGER NOT NULL,
+            synced_sections INTEGER NOT NULL,
+            students INTEGER NOT NULL,        -- distinct students in the term's sections
+            matched_students INTEGER NOT NULL,
+            PRIMARY KEY (district_id, term_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS sections_term ON sections (term_id)")
+    from lmsdata.terms import store_figures
+
+    for (district_id,) in db.execute("SELECT id FROM districts").fetchall():
+        store_figures(db, district_id)
 
 
 def usable_cache_path(path: str | Path) -> Path:

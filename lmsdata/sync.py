@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lmsdata import audit, fixrequests, invitations, models
+from lmsdata import audit, fixrequests, invitations, models, terms
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
 from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
@@ -505,6 +505,7 @@ def _write(db: sqlite_utils.Database, district_id: str, pulled: _Pulled, run_id:
     if pulled.mode == "full" or pulled.events:  # no event, no changed user: the stored suspects still hold
         refresh_suspects(db, district_id)
     _write_district(db, district_id, pulled, run_id)
+    terms.store_figures(db, district_id)
     return changes
 
 

@@ -112,29 +112,50 @@ def grade_term(
                    "Remind the district that teachers must create and link their new-term courses.")
 
 
+_COUNT_FIGURES = """
+    SELECT t.district_id, t.id, t.name, t.start_date, t.end_date,
+           COUNT(DISTINCT s.id), COUNT(DISTINCT CASE WHEN s.synced_in_lms = 1 THEN s.id END),
+           COUNT(DISTINCT su.user_id), COUNT(DISTINCT CASE WHEN u.synced_in_lms = 1 THEN su.user_id END)
+    FROM terms t
+    LEFT JOIN sections s ON s.term_id = t.id
+    LEFT JOIN section_users su ON su.section_id = s.id AND su.role = 'student'
+    LEFT JOIN users u ON u.id = su.user_id
+    WHERE t.district_id = ? GROUP BY t.id
+"""
+_FIGURE_COLUMNS = ("district_id, term_id, name, start_date, end_date, sections, synced_sections, students, "
+                   "matched_students")
+
+
+def store_figures(db: sqlite_utils.Database, district_id: str) -> None:
+    """Count a district's terms once, when its data changes (sync calls it in the district's write
+    transaction). Counting every membership of a `large` cache takes seconds: too slow for the
+    worker's rules after each sync, or the Readiness page, to do on every read."""
+    db.execute("DELETE FROM term_figures WHERE district_id = ?", [district_id])
+    db.execute(f"INSERT INTO term_figures ({_FIGURE_COLUMNS}) {_COUNT_FIGURES}", [district_id])
+
+
 def term_figures(db: sqlite_utils.Database, district_id: str) -> list[TermFigures]:
-    """Every term of a district with its section and matched-student counts, from the cache."""
-    rows = db.execute(
-        """
-        SELECT t.id, t.name, t.start_date, t.end_date,
-               COUNT(DISTINCT s.id), COUNT(DISTINCT CASE WHEN s.synced_in_lms = 1 THEN s.id END),
-               COUNT(DISTINCT su.user_id), COUNT(DISTINCT CASE WHEN u.synced_in_lms = 1 THEN su.user_id END)
-        FROM terms t
-        LEFT JOIN sections s ON s.term_id = t.id
-        LEFT JOIN section_users su ON su.section_id = s.id AND su.role = 'student'
-        LEFT JOIN users u ON u.id = su.user_id
-        WHERE t.district_id = ? GROUP BY t.id
-        """,
-        [district_id],
-    ).fetchall()
-    return [TermFigures(r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+    """Every term of a district with its section and matched-student counts, as the last sync counted them."""
+    return all_term_figures(db, district_id).get(district_id, [])
+
+
+def all_term_figures(db: sqlite_utils.Database, district_id: str | None = None) -> dict[str, list[TermFigures]]:
+    """Every district's terms and counts in one indexed read (or one district's)."""
+    where, params = ("WHERE district_id = ?", [district_id]) if district_id else ("", [])
+    figures: dict[str, list[TermFigures]] = {}
+    for r in db.execute(f"SELECT {_FIGURE_COLUMNS} FROM term_figures {where} ORDER BY district_id, term_id",
+                        params).fetchall():
+        figures.setdefault(r[0], []).append(TermFigures(r[1], r[2], _parse(r[3]), _parse(r[4]), r[5], r[6], r[7],
+                                                        r[8]))
+    return figures
 
 
 def board(db: sqlite_utils.Database, today: date) -> list[dict[str, Any]]:
     """One row per cached district, riskiest first: what the readiness page and exports show."""
     rows = []
+    figures = all_term_figures(db)
     for district_id, name in db.execute("SELECT id, name FROM districts").fetchall():
-        verdict = grade_term(district_id, term_figures(db, district_id), today)
+        verdict = grade_term(district_id, figures.get(district_id, []), today)
         rows.append(board_row(name, verdict))
     rows.sort(key=lambda r: (RISK_ORDER[r["grade"]], -(r["days_since_start"] or 0), (r["name"] or "").lower()))
     return rows

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
+from lmsdata import terms
 from lmsdata.db import connect
 from tests.test_pages import _real_mode, app, navigate, table
 from tests.ui_fixtures import build_cache
@@ -45,6 +46,7 @@ def cache(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
                 for k in range(count):
                     db.table("sections").insert({"id": f"{tid}-s{k}", "district_id": did, "term_id": tid,
                                                  "name": f"Section {k}", "synced_in_lms": int(k < synced)})  # fmt: skip
+            terms.store_figures(db, did)  # as a sync of the district would
     _real_mode(monkeypatch, db_path)
     st.cache_data.clear()
     yield db_path

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from lmsdata.db import connect
 from lmsdata.terms import AT_RISK, NOT_READY, READY, TermFigures, as_health_reason, grade_term
 
 TODAY = date(2026, 9, 10)
@@ -60,7 +61,6 @@ def test_health_reason_adapter_says_how_long_after_the_start() -> None:
 
 
 def test_trend_reads_the_sync_history_since_the_term_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from lmsdata.db import connect
     from lmsdata.terms import trend
 
     with connect(tmp_path / "c.db") as db:
@@ -72,3 +72,19 @@ def test_trend_reads_the_sync_history_since_the_term_started(tmp_path) -> None: 
         ])  # fmt: skip
         points = trend(db, "d1", date(2026, 9, 1))
     assert [p["sections_matched"] for p in points] == [40.0, 70.0]
+
+
+def test_a_sync_keeps_each_terms_counts_and_they_equal_counting_afresh(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The stored counts the worker's rule and the Readiness page read are those of the live data."""
+    from lmsdata.terms import _COUNT_FIGURES, term_figures
+    from tests.cache_fixtures import built_demo
+
+    path = built_demo(tmp_path / "demo.db")
+    with connect(path) as db:
+        districts = [r[0] for r in db.execute("SELECT id FROM districts")]
+        for district_id in districts:
+            live = [tuple(r[1:]) for r in db.execute(_COUNT_FIGURES, [district_id]).fetchall()]
+            stored = [(f.term_id, f.name, f.sections, f.synced_sections, f.students, f.matched_students)
+                      for f in term_figures(db, district_id)]
+            assert stored == [(r[0], r[1], r[4], r[5], r[6], r[7]) for r in live]
+        assert sum(f.sections for d in districts for f in term_figures(db, d)) > 0
