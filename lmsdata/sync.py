@@ -502,10 +502,10 @@ def _write(db: sqlite_utils.Database, district_id: str, pulled: _Pulled, run_id:
         changes = pulled.records
     else:
         changes = _apply_events(db, district_id, pulled.events, run_id)
-    if pulled.mode == "full" or pulled.events:  # no event, no changed user: the stored suspects still hold
-        refresh_suspects(db, district_id)
     _write_district(db, district_id, pulled, run_id)
-    terms.store_figures(db, district_id)
+    if pulled.mode == "full" or pulled.events:  # no event, nothing changed: what is derived still holds
+        refresh_suspects(db, district_id)
+        terms.store_figures(db, district_id)
     return changes
 
 
