@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,23 @@ def running_lab(tmp_path: Path, *, rate_limit: int = 1200, clock: Callable[[], f
         yield lab
     finally:
         server.close()
+
+
+def transient_failures(lab: Lab, client: CleverClient) -> list[int]:
+    """Every launched, matched student of both ready districts gets a grade that fails with a 503."""
+    pusher = lab.pusher(client, policy=SendPolicy(auto_retries=0))
+    targets = []
+    for district in (lab.district("success", "canvas"), lab.district("success", "schoology")):
+        for section in lab.sandbox.sections(district):
+            if (section.get("lms_status") or {}).get("synced_in_lms"):
+                assert pusher.create_assignment(district, section["id"], "quiz", ASSIGNMENT).ok
+                targets += [(district, section["id"], s) for s in lab.students(section, launched=True)]
+    lab.sandbox.inject("/submissions/", status=503, count=len(targets))
+    ids = [pusher.push_grade(d, s, "quiz", u, {"grade_points": 11}).push_id for d, s, u in targets]
+    assert all(lab.push_row(i)["state"] == "failed" and lab.push_row(i)["category"] == "transient" for i in ids)
+    return ids
+
+
+def writes_per_grade(lab: Lab) -> Counter[tuple[str, str]]:
+    """How many times Clever was asked to write each (assignment, student) grade."""
+    return Counter((w["assignment_id"], w["user_id"]) for w in lab.writes("submission.update"))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from lmsdata.client import CleverClient
+from lmsdata.config import Settings
 from lmsdata.sandbox import Sandbox, serve
+from lmsdata.sync import sync
 
 CLIENT_ID = "sandbox-test-client"
 CLIENT_SECRET = "sandbox-test-secret"
@@ -37,6 +41,14 @@ def served(**options: Any) -> Iterator[tuple[Sandbox, str]]:
         yield sandbox, server.url
     finally:
         server.close()
+
+
+def pull(url: str, db_path: Path, district_id: str, *, full: bool = False) -> None:
+    """A real sync of one district of a `served` sandbox into the cache at `db_path`; it must succeed."""
+    settings = Settings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=url, oauth_url=url, db_path=db_path)
+    with CleverClient.from_settings(settings) as client:
+        result = sync(client, db_path, full=full, district_ids=[district_id])
+    assert result.failed == {}
 
 
 def client_for(sandbox: Sandbox, url: str, district_id: str, **kwargs: Any) -> httpx.Client:

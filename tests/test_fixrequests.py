@@ -18,16 +18,13 @@ import pytest
 
 from lmsdata import audit, fixrequests
 from lmsdata.access import AccessDenied, Principal, Role
-from lmsdata.client import CleverClient
-from lmsdata.config import Settings
 from lmsdata.db import connect
 from lmsdata.fixrequests import FixRequestError, item_status, likely_reason
 from lmsdata.mail import Mailer, MailSink
-from lmsdata.sandbox import Sandbox, serve
-from lmsdata.sync import sync
+from lmsdata.sandbox import Sandbox
+from tests.sandbox_fixtures import pull, served
 
 MAIL_FROM = "Acme Math Support <support@acme-math.example>"
-CLIENT_ID, CLIENT_SECRET = "fixrequests-test", "fixrequests-test-secret"
 HOSTILE = "=cmd|' /C calc'!A0"
 
 
@@ -302,18 +299,8 @@ def test_schoology_students_who_never_opened_the_app_are_listed_and_tracked(cach
 
 @pytest.fixture
 def tiny() -> Iterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(seed=7, scale="tiny", faults="none", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    server = serve(sandbox, host="127.0.0.1", port=0)
-    try:
-        yield sandbox, server.url
-    finally:
-        server.close()
-
-
-def pull(url: str, db_path: Path, district_id: str, *, full: bool = False) -> None:
-    settings = Settings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=url, oauth_url=url, db_path=db_path)
-    with CleverClient.from_settings(settings) as client:
-        assert sync(client, db_path, full=full, district_ids=[district_id]).failed == {}
+    with served(faults="none") as pair:
+        yield pair
 
 
 def control(url: str, path: str, body: dict[str, Any]) -> None:

@@ -9,32 +9,17 @@ from pathlib import Path
 import pytest
 
 from lmsdata import audit
-from lmsdata.client import CleverClient
-from lmsdata.config import Settings
 from lmsdata.db import connect
 from lmsdata.invitations import invite, list_invitations
 from lmsdata.mail import Mailer, MailSink
-from lmsdata.sandbox import Sandbox, serve
-from lmsdata.sync import sync
-
-CLIENT_ID, CLIENT_SECRET = "invitations-test", "invitations-test-secret"
+from lmsdata.sandbox import Sandbox
+from tests.sandbox_fixtures import pull, served
 
 
 @pytest.fixture
 def tiny() -> Iterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(seed=7, scale="tiny", faults="none", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    server = serve(sandbox, host="127.0.0.1", port=0)
-    try:
-        yield sandbox, server.url
-    finally:
-        server.close()
-
-
-def pull(url: str, db_path: Path, district_id: str, *, full: bool = False) -> None:
-    settings = Settings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=url, oauth_url=url, db_path=db_path)
-    with CleverClient.from_settings(settings) as client:
-        result = sync(client, db_path, full=full, district_ids=[district_id])
-    assert result.failed == {}
+    with served(faults="none") as pair:
+        yield pair
 
 
 def test_invitation_is_accepted_when_a_sync_sees_the_district_connect(tiny: tuple[Sandbox, str], db_path: Path) -> None:

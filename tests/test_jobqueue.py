@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,14 +15,12 @@ import pytest
 
 from lmsdata import audit, jobqueue
 from lmsdata.access import AccessDenied, Principal, Role
-from lmsdata.client import CleverClient
 from lmsdata.db import connect
-from lmsdata.pushes import SendPolicy
 from lmsdata.worker import lease, schedule
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.jobs import build_jobs
 from lmsdata.worker.runner import Worker
-from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
+from tests.push_fixtures import Lab, running_lab, transient_failures, writes_per_grade
 
 OPERATOR = Principal("ana@partner.example", Role.OPERATOR)
 VIEWER = Principal("lee@partner.example", Role.VIEWER)
@@ -33,25 +30,6 @@ VIEWER = Principal("lee@partner.example", Role.VIEWER)
 def lab(tmp_path: Path) -> Iterator[Lab]:
     with running_lab(tmp_path) as lab:
         yield lab
-
-
-def failed_grades(lab: Lab, client: CleverClient) -> list[int]:
-    """Every launched, matched student of both ready districts gets a grade that fails with a 503."""
-    pusher = lab.pusher(client, policy=SendPolicy(auto_retries=0))
-    targets = []
-    for district in (lab.district("success", "canvas"), lab.district("success", "schoology")):
-        for section in lab.sandbox.sections(district):
-            if (section.get("lms_status") or {}).get("synced_in_lms"):
-                assert pusher.create_assignment(district, section["id"], "quiz", ASSIGNMENT).ok
-                targets += [(district, section["id"], s) for s in lab.students(section, launched=True)]
-    lab.sandbox.inject("/submissions/", status=503, count=len(targets))
-    ids = [pusher.push_grade(d, s, "quiz", u, {"grade_points": 11}).push_id for d, s, u in targets]
-    assert all(lab.push_row(i)["state"] == "failed" for i in ids)
-    return ids
-
-
-def writes_per_grade(lab: Lab) -> Counter[tuple[str, str]]:
-    return Counter((w["assignment_id"], w["user_id"]) for w in lab.writes("submission.update"))
 
 
 def job_row(lab: Lab, job_id: int) -> dict:  # type: ignore[type-arg]
@@ -75,7 +53,7 @@ def queue_worker(lab: Lab) -> Worker:
 
 def test_a_queued_bulk_retry_is_run_by_the_worker_with_a_result_per_push(lab: Lab) -> None:
     with lab.client() as client:
-        ids = failed_grades(lab, client)
+        ids = transient_failures(lab, client)
     job_id = jobqueue.enqueue(lab.db_path, "bulk_retry", actor=OPERATOR, push_ids=[*ids, 999_999])
     queued = job_row(lab, job_id)
     assert queued["state"] == "queued" and queued["requested_by"] == OPERATOR.email
@@ -140,7 +118,7 @@ def test_a_viewer_cannot_queue_or_cancel_and_the_refusal_is_audited(lab: Lab) ->
 
 def test_cancel_stops_a_running_job_between_chunks_and_the_rest_is_never_sent(lab: Lab) -> None:
     with lab.client() as client:
-        ids = failed_grades(lab, client)
+        ids = transient_failures(lab, client)
     assert len(ids) >= 6
     lab.sandbox.inject("/submissions/", delay_s=0.05, count=10_000, method="PATCH")
     job_id = jobqueue.enqueue(lab.db_path, "bulk_retry", actor=OPERATOR, push_ids=ids)

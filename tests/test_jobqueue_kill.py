@@ -19,8 +19,8 @@ import pytest
 from lmsdata import jobqueue
 from lmsdata.pushes import RetryOptions
 from lmsdata.worker.jobs import run_queued_jobs
-from tests.push_fixtures import CLIENT_ID, CLIENT_SECRET, Lab, running_lab
-from tests.test_jobqueue import OPERATOR, failed_grades, job_items, job_row, writes_per_grade
+from tests.push_fixtures import CLIENT_ID, CLIENT_SECRET, Lab, running_lab, transient_failures, writes_per_grade
+from tests.test_jobqueue import OPERATOR, job_items, job_row
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def wait_for(check: Callable[[], bool], process: subprocess.Popen[str], what: st
 
 def test_a_killed_worker_resumes_its_bulk_retry_without_sending_a_grade_twice(lab: Lab, tmp_path: Path) -> None:
     with lab.client() as client:
-        ids = failed_grades(lab, client)
+        ids = transient_failures(lab, client)
     # each write takes 0.1 s at Clever: the kill most likely lands with one on the wire
     lab.sandbox.inject("/submissions/", delay_s=0.1, count=10_000, method="PATCH")
     job_id = jobqueue.enqueue(lab.db_path, "bulk_retry", actor=OPERATOR, push_ids=ids)

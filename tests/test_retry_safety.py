@@ -18,11 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from lmsdata.client import CleverClient
 from lmsdata.db import connect
-from lmsdata.pushes import RetryOptions, SendPolicy, retry_pushes
+from lmsdata.pushes import RetryOptions, retry_pushes
 from lmsdata.pushes import log as push_log
-from tests.push_fixtures import ASSIGNMENT, CLIENT_ID, CLIENT_SECRET, Lab, running_lab
+from tests.push_fixtures import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Lab,
+    running_lab,
+    transient_failures,
+    writes_per_grade,
+)
 
 
 @pytest.fixture
@@ -31,28 +37,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield lab
 
 
-def _failed_grades(lab: Lab, client: CleverClient) -> list[int]:
-    """Every launched, matched student of both ready districts gets a grade that fails with a 503."""
-    pusher = lab.pusher(client, policy=SendPolicy(auto_retries=0))
-    targets = []
-    for district in (lab.district("success", "canvas"), lab.district("success", "schoology")):
-        for section in lab.sandbox.sections(district):
-            if (section.get("lms_status") or {}).get("synced_in_lms"):
-                assert pusher.create_assignment(district, section["id"], "quiz", ASSIGNMENT).ok
-                targets += [(district, section["id"], s) for s in lab.students(section, launched=True)]
-    lab.sandbox.inject("/submissions/", status=503, count=len(targets))
-    ids = [pusher.push_grade(d, s, "quiz", u, {"grade_points": 11}).push_id for d, s, u in targets]
-    assert all(lab.push_row(i)["category"] == "transient" for i in ids)
-    return ids
-
-
-def _writes_per_student(lab: Lab) -> Counter[tuple[str, str]]:
-    return Counter((w["assignment_id"], w["user_id"]) for w in lab.writes("submission.update"))
-
-
 def test_two_overlapping_runs_never_send_the_same_push_twice(lab: Lab) -> None:
     with lab.client() as client:
-        ids = _failed_grades(lab, client)
+        ids = transient_failures(lab, client)
     lab.sandbox.inject("/submissions/", delay_s=0.01, count=10_000)  # slow writes: the runs really overlap
     start = threading.Barrier(2)
     reports = []
@@ -73,13 +60,13 @@ def test_two_overlapping_runs_never_send_the_same_push_twice(lab: Lab) -> None:
     assert sent[0] and sent[1], "both runs should have sent part of the work"
     held = [i for report in reports for i in report.items if i.outcome == "skipped"]
     assert held and all("being sent by another run" in i.reason or "already sent" in i.reason for i in held)
-    writes = _writes_per_student(lab)
+    writes = writes_per_grade(lab)
     assert len(writes) == len(ids) and set(writes.values()) == {1}
 
 
 def test_a_killed_run_is_resumed_without_resending(lab: Lab) -> None:
     with lab.client() as client:
-        ids = _failed_grades(lab, client)
+        ids = transient_failures(lab, client)
     slow = lab.push_row(ids[len(ids) // 2])
     # Clever takes 1.5 s over one write (the run is killed while it is on the wire), 20 ms over the others.
     slow_path = f"/submissions/{slow['student_id']}"
@@ -118,7 +105,7 @@ def test_a_killed_run_is_resumed_without_resending(lab: Lab) -> None:
         settled = {i.push_id: i for i in retry_pushes(client, lab.db_path, all_failed=True, options=options).items}
     assert set(settled) == on_the_wire and {i.outcome for i in settled.values()} == {"sent"}
     assert "checked in Clever" in settled[slow["id"]].reason  # it had arrived: confirmed, not sent again
-    writes = _writes_per_student(lab)
+    writes = writes_per_grade(lab)
     assert len(writes) == len(ids) and set(writes.values()) == {1}, "a grade was sent twice"
     with connect(lab.db_path) as db:
         assert db.execute("SELECT COUNT(*) FROM pushes WHERE lease_owner IS NOT NULL OR state != 'sent' "
@@ -159,7 +146,7 @@ def test_bulk_retry_paces_under_a_low_rate_limit_without_429s(tmp_path: Path) ->
     limit = 15
     with running_lab(tmp_path, rate_limit=limit, clock=fast_clock) as lab:
         with lab.client(sleep=fast_sleep, clock=fast_clock) as client:
-            ids = _failed_grades(lab, client)
+            ids = transient_failures(lab, client)
             before = lab.sandbox.stats()
             report = retry_pushes(client, lab.db_path, all_failed=True, sleep=fast_sleep)
         after = lab.sandbox.stats()
