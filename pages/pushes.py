@@ -11,7 +11,7 @@ from lmsdata.access import Permission
 from lmsdata.bundle import CLUSTER_PREFIX, cluster_key
 from lmsdata.masking import mask_email, mask_name
 from lmsdata.pushes.taxonomy import Category
-from lmsdata.ui import actions, budget, confirm, escalation, jobs, links, loaders, privacy, push_search, safe, widgets
+from lmsdata.ui import budget, confirm, escalation, jobs, links, loaders, privacy, push_search, safe, widgets
 from lmsdata.ui.context import Context
 from lmsdata.ui.frame import show
 from lmsdata.wording import lms_name, plural
@@ -215,17 +215,10 @@ def retry_buttons(ctx: Context, groups: pd.DataFrame, chosen: pd.DataFrame, *, u
             "first: a push that is still blocked is skipped with its reason, and only the newest grade per student "
             f"and assignment is sent.{' It runs in the worker: follow it under Jobs.' if n > 1 else ''}",
             f"Retry {plural(n, 'push')}",
-            lambda p: retry(ctx, p["push_ids"]),
+            lambda p: jobs.retry(ctx, p["push_ids"]),
             keep_label="Don't retry",
             after=lambda: widgets.clear_selection(TABLE_KEY),
         )
-
-
-def retry(ctx: Context, push_ids: list[int]) -> actions.Outcome:
-    """One push is retried at once; more than one is a job for the worker (not this page's thread)."""
-    if len(push_ids) == 1:
-        return actions.retry(ctx, push_ids)
-    return jobs.queue(ctx, "bulk_retry", push_ids=push_ids)
 
 
 def named_pushes(rows: pd.DataFrame, *, unmasked: bool) -> dict[str, list]:

@@ -80,3 +80,23 @@ def test_a_large_read_back_lists_its_first_rows_and_says_so(gradebook_cache: Pat
     shown = texts(at)
     assert f"More than {SHOWN_ROWS:,} assignments" in shown and f"More than {SHOWN_ROWS:,} student rows" in shown
     assert list(table(at, 2).rename(columns=str.lower)["users"]) == ["u-ok, u-teach"]
+
+
+def test_retrying_the_missing_grades_queues_one_job_for_the_worker(gradebook_cache: Path) -> None:
+    """Several grades are a bulk retry: it runs in the worker, followed in the Jobs panel, not in the page."""
+    with connect(gradebook_cache) as db, db.conn:
+        db.table("gradebook_rows").insert_all([
+            {**ROW, "district_id": "d-below", "section_id": "s-un", "student_id": "u-un1", "push_id": 1,
+             "state": "missing"},
+            {**ROW, "district_id": "d-below", "section_id": "s-un", "student_id": "u-un2", "push_id": 4,
+             "state": "missing"},
+        ])  # fmt: skip
+    at = open_page("gradebook")
+    at.button(key="gradebook_retry").click().run()
+    assert not at.exception
+    with connect(gradebook_cache) as db:
+        jobs = list(db.query("SELECT id, kind, params FROM queued_jobs"))
+        retried = db.execute("SELECT COUNT(*) FROM push_attempts WHERE trigger = 'retry'").fetchone()[0]
+    assert [(j["kind"], sorted(json.loads(j["params"])["push_ids"])) for j in jobs] == [("bulk_retry", [1, 4])]
+    assert retried == 0  # nothing sent from the page's thread
+    assert f"queued as job #{jobs[0]['id']}" in texts(at)

@@ -13,7 +13,7 @@ from lmsdata.db import connect
 from lmsdata.gradebook import STATES, overwrite_anyway
 from lmsdata.gradebook.export import lms_changes, write_jsonl
 from lmsdata.gradebook.views import district_summary
-from lmsdata.ui import actions, links, loaders, privacy, widgets
+from lmsdata.ui import actions, jobs, links, loaders, privacy, widgets
 from lmsdata.ui.context import Context
 from lmsdata.wording import plural
 
@@ -83,7 +83,8 @@ def students(ctx: Context, district_id: str | None) -> None:
         return
     missing = sorted(int(p) for p in rows[(rows["state"] == "missing") & (rows["push_state"] != "sent")]["push_id"])
     if missing and st.button(f"Retry {plural(len(missing), 'missing grade')}", key="gradebook_retry"):
-        actions.show_outcome(actions.retry(ctx, missing))
+        actions.show_outcome(jobs.retry(ctx, missing))
+    jobs.panel(ctx, ("bulk_retry",))
     overridden = sorted(int(p) for p in rows[rows["state"] == "override"]["push_id"])
     if overridden:
         push_id = st.selectbox("Teacher override to replace", overridden, key="gradebook_override")

@@ -17,7 +17,7 @@ from lmsdata import jobqueue
 from lmsdata.access import AccessDenied
 from lmsdata.db import connect
 from lmsdata.redact import redact
-from lmsdata.ui import safe
+from lmsdata.ui import actions, safe
 from lmsdata.ui.actions import Outcome, show_outcome
 from lmsdata.ui.context import Context
 from lmsdata.wording import plural
@@ -41,6 +41,13 @@ def queue(ctx: Context, kind: str, *, push_ids: Sequence[int] | None = None,
         return Outcome(False, redact(str(exc)))
     what = jobqueue.describe_kind(kind, {"push_ids": push_ids or [], "district_ids": district_ids or []})
     return Outcome(True, f"{what}: queued as job #{job_id}. The worker runs it; follow it under Jobs below.")
+
+
+def retry(ctx: Context, push_ids: Sequence[int]) -> Outcome:
+    """One push is retried at once; more than one is a job for the worker (not the page's thread)."""
+    if len(push_ids) == 1:
+        return actions.retry(ctx, list(push_ids))
+    return queue(ctx, "bulk_retry", push_ids=push_ids)
 
 
 def panel(ctx: Context, kinds: Sequence[str]) -> None:
