@@ -233,7 +233,12 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
 
 
 def _state(row: Mapping[str, Any]) -> str:
-    return (row.get("lms_state") or "").strip()
+    return normal_state(row.get("lms_state"))
+
+
+def normal_state(value: Any) -> str:
+    """An lms_state as the rules compare it: None, empty and blank are all "" (never connected)."""
+    return (value or "").strip()
 
 
 def _sync_error_findings(row: Mapping[str, Any]) -> list[Reason]:
