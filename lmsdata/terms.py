@@ -112,29 +112,47 @@ def grade_term(
                    "Remind the district that teachers must create and link their new-term courses.")
 
 
+# Per term: its sections, and (term, student) pairs made distinct once before the users are looked up, so a
+# student in four sections of a term costs one lookup. Scanning sections and then each section's members
+# (the section_users primary key) keeps the reads in key order; filtering by district reads the same way.
+_FIGURES = """
+WITH t AS (SELECT id, district_id, name, start_date, end_date FROM terms WHERE ?1 IS NULL OR district_id = ?1),
+sec AS (SELECT term_id, COUNT(*) AS n, SUM(synced_in_lms = 1) AS synced FROM sections
+        WHERE term_id IN (SELECT id FROM t) GROUP BY term_id),
+pairs AS (SELECT DISTINCT s.term_id, su.user_id FROM sections s CROSS JOIN section_users su ON su.section_id = s.id
+          WHERE s.term_id IN (SELECT id FROM t) AND su.role = 'student'),
+stu AS (SELECT p.term_id, COUNT(*) AS n, SUM(u.synced_in_lms = 1) AS matched
+        FROM pairs p LEFT JOIN users u ON u.id = p.user_id GROUP BY p.term_id)
+SELECT t.id, t.district_id, t.name, t.start_date, t.end_date, COALESCE(sec.n, 0), COALESCE(sec.synced, 0),
+       COALESCE(stu.n, 0), COALESCE(stu.matched, 0)
+FROM t LEFT JOIN sec ON sec.term_id = t.id LEFT JOIN stu ON stu.term_id = t.id ORDER BY t.id
+"""
+
+
+def term_figures_by_district(db: sqlite_utils.Database, district_id: str | None = None
+                             ) -> dict[str, list[TermFigures]]:
+    """Every term of every district (or of `district_id`) with its section and matched-student counts.
+
+    One query for all districts: asked per district it built a temporary index of all sections each
+    time (24 s for 520 districts and 4 million memberships; docs/worker.md#figures).
+    """
+    found: dict[str, list[TermFigures]] = {}
+    for r in db.execute(_FIGURES, [district_id]).fetchall():
+        found.setdefault(r[1], []).append(TermFigures(r[0], r[2], _parse(r[3]), _parse(r[4]), r[5], r[6], r[7], r[8]))
+    return found
+
+
 def term_figures(db: sqlite_utils.Database, district_id: str) -> list[TermFigures]:
     """Every term of a district with its section and matched-student counts, from the cache."""
-    rows = db.execute(
-        """
-        SELECT t.id, t.name, t.start_date, t.end_date,
-               COUNT(DISTINCT s.id), COUNT(DISTINCT CASE WHEN s.synced_in_lms = 1 THEN s.id END),
-               COUNT(DISTINCT su.user_id), COUNT(DISTINCT CASE WHEN u.synced_in_lms = 1 THEN su.user_id END)
-        FROM terms t
-        LEFT JOIN sections s ON s.term_id = t.id
-        LEFT JOIN section_users su ON su.section_id = s.id AND su.role = 'student'
-        LEFT JOIN users u ON u.id = su.user_id
-        WHERE t.district_id = ? GROUP BY t.id
-        """,
-        [district_id],
-    ).fetchall()
-    return [TermFigures(r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+    return term_figures_by_district(db, district_id).get(district_id, [])
 
 
 def board(db: sqlite_utils.Database, today: date) -> list[dict[str, Any]]:
     """One row per cached district, riskiest first: what the readiness page and exports show."""
     rows = []
+    figures = term_figures_by_district(db)
     for district_id, name in db.execute("SELECT id, name FROM districts").fetchall():
-        verdict = grade_term(district_id, term_figures(db, district_id), today)
+        verdict = grade_term(district_id, figures.get(district_id, []), today)
         rows.append(board_row(name, verdict))
     rows.sort(key=lambda r: (RISK_ORDER[r["grade"]], -(r["days_since_start"] or 0), (r["name"] or "").lower()))
     return rows

@@ -72,3 +72,55 @@ def test_trend_reads_the_sync_history_since_the_term_started(tmp_path) -> None: 
         ])  # fmt: skip
         points = trend(db, "d1", date(2026, 9, 1))
     assert [p["sections_matched"] for p in points] == [40.0, 70.0]
+
+
+# The per-district query `term_figures` ran before it became one query for every district: the reference.
+_PER_DISTRICT = """
+    SELECT t.id, t.name, t.start_date, t.end_date,
+           COUNT(DISTINCT s.id), COUNT(DISTINCT CASE WHEN s.synced_in_lms = 1 THEN s.id END),
+           COUNT(DISTINCT su.user_id), COUNT(DISTINCT CASE WHEN u.synced_in_lms = 1 THEN su.user_id END)
+    FROM terms t
+    LEFT JOIN sections s ON s.term_id = t.id
+    LEFT JOIN section_users su ON su.section_id = s.id AND su.role = 'student'
+    LEFT JOIN users u ON u.id = su.user_id
+    WHERE t.district_id = ? GROUP BY t.id
+"""
+
+
+def test_figures_for_all_districts_in_one_query_match_the_per_district_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Students in several sections of a term, a member without a users row, teachers, unsynced and
+    unknown (NULL) sections, a term without sections, a section without a term, a district without terms."""
+    import random
+
+    from lmsdata.db import connect
+    from lmsdata.terms import _parse, term_figures, term_figures_by_district
+
+    rng = random.Random(7)
+    with connect(tmp_path / "lmsdata.db") as db:
+        db["districts"].insert_all([{"id": f"d{n}", "name": f"D{n}"} for n in range(6)], pk="id")
+        terms, sections, members, users = [], [], [], []
+        for n in range(5):  # d5 has no terms
+            for k in range(3):
+                terms.append({"id": f"d{n}-t{k}", "district_id": f"d{n}", "name": f"T{k}",
+                              "start_date": rng.choice([None, "2026-08-15", "2027-01-10"]), "end_date": "2027-06-10"})
+            for u in range(30):
+                if u % 11 != 5:  # some members have no users row
+                    users.append({"id": f"d{n}-u{u}", "district_id": f"d{n}", "role": "student" if u > 2 else "teacher",
+                                  "synced_in_lms": rng.choice([0, 1, 1, None])})
+            for s in range(8):
+                term_id = None if s == 7 else f"d{n}-t{rng.choice([0, 1])}"  # t2 has no sections
+                sections.append({"id": f"d{n}-s{s}", "district_id": f"d{n}", "term_id": term_id,
+                                 "synced_in_lms": rng.choice([0, 1, None])})
+                for u in rng.sample(range(30), 12):
+                    members.append({"section_id": f"d{n}-s{s}", "user_id": f"d{n}-u{u}", "district_id": f"d{n}",
+                                    "role": "student" if u > 2 else "teacher"})
+        for table, rows in [("terms", terms), ("users", users), ("sections", sections), ("section_users", members)]:
+            db[table].insert_all(rows)
+        everything = term_figures_by_district(db)
+        for n in range(6):
+            reference = [TermFigures(r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6], r[7])
+                         for r in db.execute(_PER_DISTRICT, [f"d{n}"]).fetchall()]
+            assert everything.get(f"d{n}", []) == reference == term_figures(db, f"d{n}")
+        assert "d5" not in everything
+        assert any(f.students > f.matched_students > 0 for fs in everything.values() for f in fs)
+        assert any(f.sections == 0 for fs in everything.values() for f in fs)

@@ -138,11 +138,12 @@ def with_history(db: sqlite_utils.Database, rows: list[dict[str, Any]], window_h
 
 def with_terms(db: sqlite_utils.Database, rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
     """Add each district's term readiness (`term_grade`, `term_reason`) for the term rule."""
-    from lmsdata.terms import grade_term, term_figures
+    from lmsdata.terms import grade_term, term_figures_by_district
 
+    figures = term_figures_by_district(db)
     graded = []
     for row in rows:
-        verdict = grade_term(row["id"], term_figures(db, row["id"]), at.date())
+        verdict = grade_term(row["id"], figures.get(row["id"], []), at.date())
         graded.append({**row, "term_grade": verdict.grade, "term_reason": verdict.reason})
     return graded
 
