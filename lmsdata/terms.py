@@ -8,7 +8,8 @@ N days after the term started") plug in at merge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -31,8 +32,8 @@ class TermFigures:
     end: date | None
     sections: int = 0
     synced_sections: int = 0
-    students: int = 0
-    matched_students: int = 0
+    students: int | None = 0  # None: not counted (`term_figures_by_district` with `today`, a term not graded)
+    matched_students: int | None = 0
 
     @property
     def synced_share(self) -> float | None:
@@ -40,7 +41,7 @@ class TermFigures:
 
     @property
     def matched_share(self) -> float | None:
-        return self.matched_students / self.students if self.students else None
+        return (self.matched_students or 0) / self.students if self.students else None
 
 
 @dataclass(frozen=True)
@@ -112,34 +113,49 @@ def grade_term(
                    "Remind the district that teachers must create and link their new-term courses.")
 
 
-# Per term: its sections, and (term, student) pairs made distinct once before the users are looked up, so a
-# student in four sections of a term costs one lookup. Scanning sections and then each section's members
-# (the section_users primary key) keeps the reads in key order; filtering by district reads the same way.
-_FIGURES = """
-WITH t AS (SELECT id, district_id, name, start_date, end_date FROM terms WHERE ?1 IS NULL OR district_id = ?1),
-sec AS (SELECT term_id, COUNT(*) AS n, SUM(synced_in_lms = 1) AS synced FROM sections
-        WHERE term_id IN (SELECT id FROM t) GROUP BY term_id),
-pairs AS (SELECT DISTINCT s.term_id, su.user_id FROM sections s CROSS JOIN section_users su ON su.section_id = s.id
-          WHERE s.term_id IN (SELECT id FROM t) AND su.role = 'student'),
-stu AS (SELECT p.term_id, COUNT(*) AS n, SUM(u.synced_in_lms = 1) AS matched
-        FROM pairs p LEFT JOIN users u ON u.id = p.user_id GROUP BY p.term_id)
-SELECT t.id, t.district_id, t.name, t.start_date, t.end_date, COALESCE(sec.n, 0), COALESCE(sec.synced, 0),
-       COALESCE(stu.n, 0), COALESCE(stu.matched, 0)
-FROM t LEFT JOIN sec ON sec.term_id = t.id LEFT JOIN stu ON stu.term_id = t.id ORDER BY t.id
+# Per term of every district (or of ?1): its sections. The temporary index SQLite builds on sections.term_id
+# is built once for all districts (asked per district, it was built 520 times: 24 s on `large`'s roster).
+_TERMS = """
+SELECT t.id, t.district_id, t.name, t.start_date, t.end_date, COUNT(s.id), COALESCE(SUM(s.synced_in_lms = 1), 0)
+FROM terms t LEFT JOIN sections s ON s.term_id = t.id WHERE ?1 IS NULL OR t.district_id = ?1 GROUP BY t.id
+"""
+# Students and matched students of the terms in the JSON list ?1: (term, student) pairs are made distinct
+# before the users are looked up, so a student in four sections of a term costs one lookup; sections are
+# read, then each one's members through the section_users primary key, in key order.
+_STUDENTS = """
+WITH pairs AS (SELECT DISTINCT s.term_id, su.user_id FROM sections s CROSS JOIN section_users su ON su.section_id = s.id
+               WHERE s.term_id IN (SELECT value FROM json_each(?1)) AND su.role = 'student')
+SELECT p.term_id, COUNT(*), SUM(u.synced_in_lms = 1) FROM pairs p LEFT JOIN users u ON u.id = p.user_id
+GROUP BY p.term_id
 """
 
 
-def term_figures_by_district(db: sqlite_utils.Database, district_id: str | None = None
-                             ) -> dict[str, list[TermFigures]]:
+def term_figures_by_district(db: sqlite_utils.Database, district_id: str | None = None, *,
+                             today: date | None = None) -> dict[str, list[TermFigures]]:
     """Every term of every district (or of `district_id`) with its section and matched-student counts.
 
-    One query for all districts: asked per district it built a temporary index of all sections each
-    time (24 s for 520 districts and 4 million memberships; docs/worker.md#figures).
+    Counting students is the expensive part (millions of memberships on `large`); with `today`, only the
+    term `grade_term` grades on that day (the current one, else the next) is counted, the others have
+    `students` None: the verdict is the same, in half the time when districts have two terms.
     """
-    found: dict[str, list[TermFigures]] = {}
-    for r in db.execute(_FIGURES, [district_id]).fetchall():
-        found.setdefault(r[1], []).append(TermFigures(r[0], r[2], _parse(r[3]), _parse(r[4]), r[5], r[6], r[7], r[8]))
-    return found
+    terms: dict[str, list[TermFigures]] = {}
+    for r in db.execute(_TERMS, [district_id]).fetchall():
+        terms.setdefault(r[1], []).append(TermFigures(r[0], r[2], _parse(r[3]), _parse(r[4]), r[5], r[6]))
+    if today is None:
+        wanted = [t.term_id for figures in terms.values() for t in figures]
+    else:
+        wanted = [graded.term_id for figures in terms.values()
+                  if (graded := next((t for t in current_and_next(figures, today) if t is not None), None))]
+    counted = {r[0]: (r[1], r[2] or 0) for r in db.execute(_STUDENTS, [json.dumps(wanted)]).fetchall()}
+    chosen = set(wanted)
+
+    def with_students(t: TermFigures) -> TermFigures:
+        if t.term_id not in chosen:
+            return replace(t, students=None, matched_students=None)
+        students, matched = counted.get(t.term_id, (0, 0))
+        return replace(t, students=students, matched_students=matched)
+
+    return {d: [with_students(t) for t in figures] for d, figures in terms.items()}
 
 
 def term_figures(db: sqlite_utils.Database, district_id: str) -> list[TermFigures]:
@@ -150,7 +166,7 @@ def term_figures(db: sqlite_utils.Database, district_id: str) -> list[TermFigure
 def board(db: sqlite_utils.Database, today: date) -> list[dict[str, Any]]:
     """One row per cached district, riskiest first: what the readiness page and exports show."""
     rows = []
-    figures = term_figures_by_district(db)
+    figures = term_figures_by_district(db, today=today)
     for district_id, name in db.execute("SELECT id, name FROM districts").fetchall():
         verdict = grade_term(district_id, figures.get(district_id, []), today)
         rows.append(board_row(name, verdict))

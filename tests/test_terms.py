@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -121,6 +122,20 @@ def test_figures_for_all_districts_in_one_query_match_the_per_district_query(tmp
             reference = [TermFigures(r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6], r[7])
                          for r in db.execute(_PER_DISTRICT, [f"d{n}"]).fetchall()]
             assert everything.get(f"d{n}", []) == reference == term_figures(db, f"d{n}")
+        for today in (date(2026, 1, 1), date(2026, 9, 1), date(2027, 2, 1), date(2027, 7, 1)):
+            graded_only = term_figures_by_district(db, today=today)  # students counted for the graded term only
+            for n in range(5):
+                full, some = everything[f"d{n}"], graded_only[f"d{n}"]
+                verdict = grade_term(f"d{n}", full, today)
+                again = grade_term(f"d{n}", some, today)  # the same verdict; the ungraded term's students uncounted
+                assert replace(again, current=None, next=None) == replace(verdict, current=None, next=None)
+                assert (again.current, again.next) == tuple(
+                    t and next(s for s in some if s.term_id == t.term_id) for t in (verdict.current, verdict.next))
+                counted = [t for t in some if t.students is not None]
+                graded = verdict.current or verdict.next
+                assert counted == [t for t in full if graded and t.term_id == graded.term_id]
+                assert [replace(t, students=0, matched_students=0) for t in some] == [
+                    replace(t, students=0, matched_students=0) for t in full]
         assert "d5" not in everything
         assert any(f.students > f.matched_students > 0 for fs in everything.values() for f in fs)
         assert any(f.sections == 0 for fs in everything.values() for f in fs)

@@ -140,7 +140,7 @@ def with_terms(db: sqlite_utils.Database, rows: list[dict[str, Any]], at: dateti
     """Add each district's term readiness (`term_grade`, `term_reason`) for the term rule."""
     from lmsdata.terms import grade_term, term_figures_by_district
 
-    figures = term_figures_by_district(db)
+    figures = term_figures_by_district(db, today=at.date())
     graded = []
     for row in rows:
         verdict = grade_term(row["id"], figures.get(row["id"], []), at.date())
