@@ -1,12 +1,15 @@
 """Alert rule evaluation on a `large`-sized cache: the time of the rules' new inputs and of a whole pass.
 
-Run: .venv/bin/python bench/alerts.py [--districts 520] [--days 30] [--pushes 200000]
+Run: .venv/bin/python bench/alerts.py [--districts 520] [--days 30] [--pushes 200000] [--roster]
 
 The cache is generated with SQL straight into the real schema (520 districts like the `large` sandbox,
 a 15-minute sync history for `--days` days, a push log with 1 in 9 failed, a third of those in the last
-hour with the same 503 so a cluster holds). Timed, best of 3 after one warm-up: `with_history` (the
-baselines for matched_dropped / unmatched_growing), the failure-cluster query plus `failure_clusters`,
-and `jobs.evaluate_rules` (every rule, reconciled into `alerts`, no channels).
+hour with the same 503 so a cluster holds); `--roster` adds a roster the size of `large`'s for the term
+rule (per district 2 terms, 77 sections, 1,900 students in 4 sections each: about 4 million memberships).
+Timed, best of 3 after one warm-up: `status.district_rows` (what the Overview and `lmsdata status` read),
+`with_history` (the baselines for matched_dropped / unmatched_growing), `with_terms` (term readiness),
+the failure-cluster query plus `failure_clusters`, and `jobs.evaluate_rules` (every rule, reconciled into
+`alerts`, no channels).
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from lmsdata.pushes.log import iso  # noqa: E402
 from lmsdata.queries import FAILED_STATES  # noqa: E402
 from lmsdata.status import district_rows  # noqa: E402
 from lmsdata.worker.config import WorkerConfig  # noqa: E402
-from lmsdata.worker.jobs import evaluate_rules, with_history  # noqa: E402
+from lmsdata.worker.jobs import evaluate_rules, with_history, with_terms  # noqa: E402
 from lmsdata.worker.rules import failure_clusters  # noqa: E402
 
 
-def generate(path: Path, districts: int, days: int, pushes: int, now: datetime) -> None:
+def generate(path: Path, districts: int, days: int, pushes: int, now: datetime, roster: bool = False) -> None:
     pulls = days * 96
     with connect(path) as db:
         db.execute("PRAGMA synchronous = OFF")
@@ -60,8 +63,29 @@ def generate(path: Path, districts: int, days: int, pushes: int, now: datetime) 
                    CASE WHEN i % 9 = 0 THEN 503 END,
                    CASE WHEN i % 9 = 0 THEN 'Canvas answered 503 for section ' || (i / 30) END FROM n""",
             [pushes, districts, hour_ago])
+        if roster:
+            add_roster(db)
         db.conn.commit()
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def add_roster(db) -> None:  # type: ignore[no-untyped-def]
+    """Terms, sections, students and memberships for every district (the term rule's inputs)."""
+    sql = db.conn.execute
+    sql("""INSERT INTO terms SELECT id || '-t' || k, id, 'Term ' || k,
+           CASE k WHEN 1 THEN date('now', '-100 days') ELSE date('now', '+40 days') END,
+           CASE k WHEN 1 THEN date('now', '+39 days') ELSE date('now', '+190 days') END
+           FROM districts, (SELECT 1 AS k UNION ALL SELECT 2)""")
+    sql("""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 76)
+           INSERT INTO sections (id, district_id, term_id, name, synced_in_lms)
+           SELECT d.id || '-s' || i, d.id, d.id || '-t' || (1 + i % 2), 'S' || i, (i % 17 != 0) FROM districts d, n""")
+    sql("""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1899)
+           INSERT INTO users (id, district_id, role, synced_in_lms)
+           SELECT d.id || '-u' || i, d.id, 'student', (i % 23 != 0) FROM districts d, n""")
+    sql("""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1899),
+           k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 3)
+           INSERT OR IGNORE INTO section_users (section_id, user_id, role, district_id)
+           SELECT d.id || '-s' || ((i + j * 19) % 77), d.id || '-u' || i, 'student', d.id FROM districts d, n, k""")
 
 
 def best(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
@@ -79,18 +103,28 @@ def main() -> None:
     parser.add_argument("--districts", type=int, default=520)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--pushes", type=int, default=200_000)
+    parser.add_argument("--roster", action="store_true", help="add terms, sections and ~4M memberships")
     args = parser.parse_args()
     now = datetime.now(UTC)
     config = WorkerConfig()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lmsdata.db"
         started = time.perf_counter()
-        generate(path, args.districts, args.days, args.pushes, now)
+        generate(path, args.districts, args.days, args.pushes, now, args.roster)
         with connect(path) as db:
             history = db.execute("SELECT COUNT(*) FROM district_history").fetchone()[0]
             rows = district_rows(db, now=now, thresholds=config.health)
+            members = db.execute("SELECT COUNT(*) FROM section_users").fetchone()[0]
         print(f"generated in {time.perf_counter() - started:.1f} s: {args.districts} districts, "
-              f"{history:,} history rows, {args.pushes:,} pushes")
+              f"{history:,} history rows, {args.pushes:,} pushes, {members:,} section memberships")
+
+        def status_rows() -> None:
+            with connect(path) as db:
+                district_rows(db, now=now, thresholds=config.health)
+
+        def terms() -> None:
+            with connect(path) as db:
+                with_terms(db, rows, now)
 
         def baselines() -> None:
             with connect(path) as db:
@@ -106,7 +140,9 @@ def main() -> None:
                 assert found, "the generated 503s should form a cluster"
 
         settings = Settings(client_id="bench", client_secret="bench", db_path=path)
+        print(f"district_rows (Overview, lmsdata status): {best(status_rows) * 1000:.0f} ms")
         print(f"with_history (drop and growth baselines): {best(baselines) * 1000:.0f} ms")
+        print(f"with_terms (term readiness): {best(terms) * 1000:.0f} ms")
         print(f"failure clusters (query + grouping): {best(clusters) * 1000:.0f} ms")
         print(f"evaluate_rules (every rule, reconciled): {best(lambda: evaluate_rules(settings, config, now)):.2f} s")
         with connect(path) as db:

@@ -680,6 +680,15 @@ def m012_term_figures(db: sqlite_utils.Database) -> None:
         store_figures(db, district_id)
 
 
+@migrations()
+def m013_history_index(db: sqlite_utils.Database) -> None:
+    """Index only: when each district's lms_state began (`status.lms_state_since`) is a few seeks per
+    district instead of reading a month of 15-minute pulls (bench/alerts.py, docs/worker.md#figures)."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS district_history_state ON district_history (district_id, lms_state, pulled_at)"
+    )
+
+
 def usable_cache_path(path: str | Path) -> Path:
     """`path` if a cache can live there; CacheError naming the file in the way if a folder of the
     path is a regular file (`sync`, `status` and the dashboard all say the same)."""

@@ -215,13 +215,14 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
     """
     t = thresholds or Thresholds.from_env()
     row = district_row
+    connection = _lms_state_findings(row, now, t)
     problems = [
         *_sync_error_findings(row),
-        *_lms_state_findings(row, now, t),
+        *connection,
         *_freshness_findings(row, now, t),
         *_matching_findings(row, t),
     ]
-    problems += _sis_error_findings(row)
+    problems += _sis_error_findings(row, connection)
     problems += _push_findings(row, t, problems)
     notes = _notes(row)
     if not problems:
@@ -233,7 +234,12 @@ def assess(district_row: Mapping[str, Any], *, now: datetime, thresholds: Thresh
 
 
 def _state(row: Mapping[str, Any]) -> str:
-    return (row.get("lms_state") or "").strip()
+    return normal_state(row.get("lms_state"))
+
+
+def normal_state(value: Any) -> str:
+    """An lms_state as the rules compare it: None, empty and blank are all "" (never connected)."""
+    return (value or "").strip()
 
 
 def _sync_error_findings(row: Mapping[str, Any]) -> list[Reason]:
@@ -457,10 +463,12 @@ def _matching_findings(row: Mapping[str, Any], t: Thresholds) -> list[Reason]:
     return reasons
 
 
-def _sis_error_findings(row: Mapping[str, Any]) -> list[Reason]:
+def _sis_error_findings(row: Mapping[str, Any], connection: Sequence[Reason]) -> list[Reason]:
     """An SIS sync error at Clever: rosters stop updating, so new students never reach the LMS.
 
-    It makes a connected district stale; elsewhere the connection leads and this one follows it.
+    It makes a connected district stale; elsewhere the connection's reason (`connection`, from
+    `_lms_state_findings`) leads and this one takes its status: a district setting up is "Setting up"
+    twice, not also "Not connected" (that status was once given to every non-success state).
     """
     error = (row.get("sis_error") or "").strip()
     if not error:
@@ -468,7 +476,7 @@ def _sis_error_findings(row: Mapping[str, Any]) -> list[Reason]:
     return [
         Reason(
             "sis_error",
-            "stale" if _state(row) == "success" else "not_connected",
+            connection[0].status if connection else "stale",
             "district",
             "Ask the district admin to fix their SIS sync in their Clever district dashboard (Sync page); "
             "until then new students and sections do not reach Clever or the LMS.",

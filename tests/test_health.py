@@ -437,6 +437,12 @@ REASON_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
         "LMS Connect is not set up",
     ),
     (
+        "an SIS error while awaiting authorization follows the setup, it is not 'Not connected'",
+        row(lms_state="pending_authorization", lms_state_since=TWO_DAYS_AGO, sis_error="SFTP upload missing"),
+        ["setting_up", "sis_error"],
+        "Waiting for authorization for 2 days.",
+    ),
+    (
         "three problems at once: stale, teachers and sections below target",
         row(
             last_lms_sync=OLD, matched_teachers=60.0, unmatched_teachers=20, matched_sections=80.0, unsynced_sections=40
@@ -473,6 +479,29 @@ def test_reasons_table(case: str, district: dict[str, Any], kinds: list[str], fi
         assert health.reasons[0].figure.startswith(figure)
         assert [urgency(r.status) for r in health.reasons] == sorted(urgency(r.status) for r in health.reasons)
         assert all(r.next_step and r.owner in OWNERS and r.status in STATUS_BY_NAME for r in health.reasons)
+
+
+@pytest.mark.parametrize(
+    ("state", "since", "connection"),
+    [("pending_authorization", TWO_DAYS_AGO, ("setting_up", "setting_up")),
+     ("pending_authorization", TEN_DAYS_AGO, ("stuck_setup", "action_needed")),
+     ("initial_sync_processing", TWO_DAYS_AGO, ("setting_up", "setting_up")),
+     ("matching_in_progress", TEN_DAYS_AGO, ("stuck_setup", "action_needed")),
+     ("error", None, ("lms_error", "action_needed")),
+     ("disconnected", None, ("lms_disconnected", "action_needed")),
+     ("paused", None, ("unknown_lms_state", "action_needed")),
+     ("success", None, None),
+     (None, None, ("not_connected", "not_connected"))],
+)  # fmt: skip
+def test_an_sis_error_shows_once_with_the_status_of_the_connection(
+    state: str | None, since: str | None, connection: tuple[str, str] | None
+) -> None:
+    health = assess(row(lms_state=state, lms_state_since=since, sis_error="SFTP upload missing"), now=NOW)
+    found = [(r.kind, r.status) for r in health.reasons]
+    expected_sis = ("sis_error", connection[1] if connection else "stale")
+    assert found == ([connection] if connection else []) + [expected_sis]
+    if is_connected(row(lms_state=state)):  # a connected district is never said to be "Not connected"
+        assert "not_connected" not in {status for _, status in found}
 
 
 def test_failed_pushes_by_category_take_the_category_owner_and_step() -> None:
