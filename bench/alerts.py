@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lmsdata import terms  # noqa: E402
 from lmsdata.config import Settings  # noqa: E402
 from lmsdata.db import connect  # noqa: E402
 from lmsdata.pushes.log import iso  # noqa: E402
@@ -86,6 +87,8 @@ def add_roster(db) -> None:  # type: ignore[no-untyped-def]
            k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 3)
            INSERT OR IGNORE INTO section_users (section_id, user_id, role, district_id)
            SELECT d.id || '-s' || ((i + j * 19) % 77), d.id || '-u' || i, 'student', d.id FROM districts d, n, k""")
+    for (district_id,) in db.execute("SELECT id FROM districts").fetchall():
+        terms.store_figures(db, district_id)  # as each district's sync stores them (not timed)
 
 
 def best(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
