@@ -273,6 +273,28 @@ def test_lms_state_control_sets_freshness_and_type() -> None:
             sandbox.set_lms_state("000000000000000000000000", "success")
 
 
+def test_last_lms_sync_control_moves_freshness_with_an_event() -> None:
+    with served(scale="tiny") as (sandbox, url):
+        did = sandbox.district_ids()[0]
+        before = sandbox.district(did)["last_lms_sync"]
+        with client_for(sandbox, url, did) as client, httpx.Client(base_url=f"{url}/__sandbox") as control:
+            newest = client.get("/v3.1/events", params={"ending_before": "last", "limit": 1}).json()["data"]
+            cursor = newest[-1]["data"]["id"]
+            moved = control.post(f"/districts/{did}/last_lms_sync", json={"at": "2026-11-28T09:30:00Z"})
+            assert moved.status_code == 200
+            assert client.get(f"/v3.1/districts/{did}").json()["data"]["last_lms_sync"] == "2026-11-28T09:30:00.000Z"
+            [event] = client.get("/v3.1/events", params={"starting_after": cursor}).json()["data"]
+            assert event["data"]["type"] == "districts.updated"
+            assert event["data"]["data"]["previous_attributes"] == {"last_lms_sync": before}
+            assert control.post(f"/districts/{did}/last_lms_sync", json={"at": "yesterday"}).status_code == 400
+            assert control.post(f"/districts/{did}/last_lms_sync", json={"at": 5}).status_code == 400
+            assert control.post(f"/districts/{did}/last_lms_sync", json={}).status_code == 400
+            assert control.post("/districts/000000000000000000000000/last_lms_sync",
+                                json={"at": None}).status_code == 404
+            assert control.post(f"/districts/{did}/last_lms_sync", json={"at": None}).status_code == 200
+        assert sandbox.district(did)["last_lms_sync"] is None
+
+
 def test_section_grades_fit_their_courses_and_schools() -> None:
     elementary = {"low_grade": "Kindergarten", "high_grade": "5"}
     high = {"low_grade": "9", "high_grade": "12"}

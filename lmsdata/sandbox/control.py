@@ -23,6 +23,7 @@ _ROUTES: list[tuple[str, str, Action]] = [
     ("GET", "districts", lambda sb, body, _: [sb.world.summary(i) for i in range(len(sb.district_ids()))]),
     ("POST", "districts/{id}/lms_state",
      lambda sb, body, did: sb.set_lms_state(did, body.get("lms_state"), body.get("lms_type"))),
+    ("POST", "districts/{id}/last_lms_sync", lambda sb, body, did: sb.set_last_lms_sync(did, body["at"])),
     ("POST", "districts/{id}/revoke_token", lambda sb, body, did: sb.revoke_token(did)),
     ("POST", "districts/{id}/restore_token", lambda sb, body, did: sb.restore_token(did)),
     ("POST", "districts/{id}/users", lambda sb, body, did: sb.add_user(

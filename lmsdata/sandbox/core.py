@@ -120,6 +120,9 @@ class Sandbox:
     def set_lms_state(self, district_id: str, lms_state: str | None, lms_type: str | None = None) -> None:
         self.world.set_lms_state(district_id, lms_state, lms_type)
 
+    def set_last_lms_sync(self, district_id: str, at: str | None) -> None:
+        self.world.set_last_lms_sync(district_id, at)
+
     def set_user_matched(self, user_id: str, matched: bool) -> None:
         self.world.set_user_matched(user_id, matched)
 

@@ -25,7 +25,7 @@ from lmsdata.sandbox.data import (
     unwrap,
 )
 from lmsdata.sandbox.ids import Kind, district_token, object_id, parse_id
-from lmsdata.sandbox.timefmt import iso
+from lmsdata.sandbox.timefmt import iso, parse_iso
 
 EVENT_RETENTION_S = 30 * 86400.0
 _COUNT_KEY = {"student": "students", "teacher": "teachers"}
@@ -281,6 +281,17 @@ class World:
                 fields["last_lms_sync"] = None
             elif lms_state in ("success", "matching_in_progress", "initial_sync_processing"):
                 fields["last_lms_sync"] = iso(self.clock())
+            self._emit_district_diff(index, before)
+
+    def set_last_lms_sync(self, district_id: str, at: str | None) -> None:
+        """When the LMS last synced with Clever (None: never), so freshness can be tested without waiting."""
+        if at is not None and not isinstance(at, str):
+            raise TypeError("at must be an ISO 8601 time or null")
+        index = self.index_of(district_id)
+        stamp = None if at is None else iso(parse_iso(at))
+        with self.lock:
+            before = self.district(index)
+            self.state(index).fields["last_lms_sync"] = stamp
             self._emit_district_diff(index, before)
 
     def _count(self, index: int, key: str | None, old: dict[str, Any] | None,
