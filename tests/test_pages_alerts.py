@@ -52,11 +52,11 @@ def test_open_alerts_by_default_resolved_through_the_url_and_details_as_text(db_
     at = as_user(VIEWER, "alerts")
     assert not at.exception, [e.value for e in at.exception]
     shown = table(at, 0)
-    assert sorted(shown["Rule"]) == ["failed_pushes", "failure_cluster"]
-    riverside = shown[shown["Rule"] == "failed_pushes"].iloc[0]
+    assert sorted(shown["Rule"]) == ["Failed pushes", "Failure cluster"]  # rule names in words
+    riverside = shown[shown["Rule"] == "Failed pushes"].iloc[0]
     assert riverside["Subject"] == "Riverside Unified" and riverside["District"] == "district?district=d-below"
     assert riverside["Detail"] == HOSTILE and riverside["Alert"] == f"alerts?alert={ids['failed_pushes']}"
-    cluster = shown[shown["Rule"] == "failure_cluster"].iloc[0]
+    cluster = shown[shown["Rule"] == "Failure cluster"].iloc[0]
     assert cluster["Subject"] == "cluster:abc123" and pd.isna(cluster["District"])  # no district page to link
     assert not [m for m in at.markdown if "onerror" in m.value or "javascript" in m.value]
 
@@ -65,7 +65,7 @@ def test_open_alerts_by_default_resolved_through_the_url_and_details_as_text(db_
     at.selectbox(key="alerts_state").set_value("all").run()
     assert len(table(at, 0)) == 3 and "state" in at.query_params and at.query_params["state"] == "all"
     at.selectbox(key="alerts_subject").set_value("d-below").run()
-    assert list(table(at, 0)["Rule"]) == ["failed_pushes"] and at.query_params["district"] == "d-below"
+    assert list(table(at, 0)["Rule"]) == ["Failed pushes"] and at.query_params["district"] == "d-below"
 
 
 def test_a_viewer_reads_one_alert_and_an_operator_acknowledges_and_snoozes_it(db_path: Path) -> None:

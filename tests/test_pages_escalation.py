@@ -30,7 +30,8 @@ def test_the_district_timeline_merges_and_filters_by_kind_from_the_url(db_path: 
     frame = next(f.value for f in at.dataframe if "Kind" in f.value.columns)
     kinds = set(frame["Kind"])
     assert {"sync", "LMS state and matching", "pushes", "notes"} <= kinds
-    assert list(frame["When"]) == sorted(frame["When"], reverse=True)
+    assert list(frame["When__local"]) == sorted(frame["When__local"], reverse=True)  # newest first
+    assert "just now" in list(frame["When"])  # shown as relative times, the exact time beside
     assert "<b>called</b> the district" in list(frame["What"])  # a cell: text as typed
     only_notes = as_user(VIEWER, "district", district="d-below", kinds="note")
     frame = next(f.value for f in only_notes.dataframe if "Kind" in f.value.columns)

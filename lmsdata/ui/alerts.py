@@ -74,7 +74,8 @@ def _table(ctx: Context, rows: list[dict[str, Any]], names: dict[str, str]) -> N
     subjects = sorted(frame["subject"].unique(), key=lambda s: _subject(s, names).lower())
     links.seed("alerts_subject", "district", choices=[ALL, *subjects])
     state = c1.selectbox("State", ("open", "resolved", ALL), key="alerts_state")
-    rule = c2.selectbox("Rule", [ALL, *sorted(frame["rule"].unique())], key="alerts_rule")
+    rule = c2.selectbox("Rule", [ALL, *sorted(frame["rule"].unique())], key="alerts_rule",
+                        format_func=lambda r: r if r == ALL else widgets.words(r))
     subject = c3.selectbox("Subject", [ALL, *subjects], key="alerts_subject",
                            format_func=lambda s: s if s == ALL else _subject(s, names))
     links.keep("state", state, default="open")
@@ -96,7 +97,7 @@ def _table(ctx: Context, rows: list[dict[str, Any]], names: dict[str, str]) -> N
             "State": shown["state"],
             "Subject": shown["subject"].map(lambda s: _subject(s, names)),
             "District": shown["subject"].map(lambda s: widgets.district_url(s) if s in names else None),
-            "Rule": shown["rule"],
+            "Rule": shown["rule"].map(widgets.words),
             "Since": shown["opened_at"].map(lambda v: widgets.age(v, ctx.now)),
             "Notified": shown["notifications"],
             "Acknowledged by": shown["acked_by"].fillna(""),
@@ -106,7 +107,7 @@ def _table(ctx: Context, rows: list[dict[str, Any]], names: dict[str, str]) -> N
         hide_index=True,
         column_config={
             "Alert": st.column_config.LinkColumn(display_text=r"alerts\?alert=(\d+)"),
-            "District": st.column_config.LinkColumn(display_text="open"),
+            "District": st.column_config.LinkColumn(display_text="Open district"),
             "Detail": st.column_config.TextColumn(width="large"),
         },
     )
@@ -117,7 +118,7 @@ def _one(ctx: Context, row: dict[str, Any] | None, names: dict[str, str]) -> Non
         st.warning(f"No alert {safe.text(st.query_params.get('alert'))} in this cache. The table lists them all.")
         _back()
         return
-    st.subheader(f"Alert {row['id']}: {safe.text(row['rule'])}")
+    st.subheader(f"Alert {row['id']}: {safe.text(widgets.words(row['rule']))}")
     if row["subject"] in names:
         st.link_button(f"District: {safe.text(_subject(row['subject'], names))}",
                        f"district?district={quote(row['subject'], safe='')}")
@@ -130,7 +131,7 @@ def _one(ctx: Context, row: dict[str, Any] | None, names: dict[str, str]) -> Non
     cols[3].metric("Acknowledged by", row["acked_by"] or "nobody")
     st.text(row["detail"])
     if row["resolution"]:
-        st.text(f"{row['resolved_at']}: {row['resolution']}")
+        st.text(f"{widgets.age(row['resolved_at'], ctx.now)}: {row['resolution']}")
     if row["snoozed_until"]:
         st.text(f"Snoozed until {row['snoozed_until']}")
     if row["state"] == "open":

@@ -31,14 +31,12 @@ def section(ctx: Context, district_id: str) -> None:
                       else "Nothing has happened for this district yet.")
         return
     st.caption(f"The newest {len(entries):,} events" if len(entries) == timeline.LIMIT else f"{len(entries):,} events")
-    st.dataframe(
-        pd.DataFrame({
-            "When": [e.at for e in entries],
-            "Kind": [timeline.LABELS.get(e.kind, e.kind) for e in entries],
-            "What": [e.summary for e in entries],
-            "Who": [e.who for e in entries],
-            "Worse": ["yes" if e.worse else "" for e in entries],
-        }),
-        hide_index=True, key="district_timeline",
-        column_config={"What": st.column_config.TextColumn(width="large")},
-    )
+    shown, times = widgets.with_times(pd.DataFrame({
+        "When": [e.at for e in entries],
+        "Kind": [timeline.LABELS.get(e.kind, e.kind) for e in entries],
+        "What": [e.summary for e in entries],
+        "Who": [e.who for e in entries],
+        "Worse": ["yes" if e.worse else "" for e in entries],
+    }), {"When": "When"}, ctx.now)
+    st.dataframe(shown, hide_index=True, key="district_timeline",
+                 column_config={**times, "What": st.column_config.TextColumn(width="large")})
