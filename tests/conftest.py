@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh cache file, the Clever sandbox in-process and on loopback HTTP."""
+"""Shared fixtures: a fresh cache file, the Clever sandbox in-process and on loopback, the passback lab."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lmsdata.config import Settings
+from tests.push_fixtures import Lab, running_lab
 
 SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "clever-spec"
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -51,3 +52,11 @@ def settings(sandbox_url: str, db_path: Path) -> Settings:
         oauth_url=sandbox_url,
         db_path=db_path,
     )
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """A tiny sandbox on loopback and a cache synced from it, one per test (modules that share one
+    across their tests define a module-scoped `lab` of their own)."""
+    with running_lab(tmp_path) as lab:
+        yield lab

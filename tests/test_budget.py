@@ -5,23 +5,14 @@ Timing itself is measured by bench/budget.py (estimate vs wall time on bench/ret
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from lmsdata.budget import BudgetSettings, estimate, estimate_retry, settings_from_env, token_seconds
 from lmsdata.db import connect
 from lmsdata.pushes import retry_pushes
-from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
+from tests.push_fixtures import ASSIGNMENT, Lab
 
 GRADE = {"grade_points": 15, "state": "returned"}
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def test_projected_requests_equal_the_requests_the_retry_issues(lab: Lab) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,16 +18,10 @@ from lmsdata.worker import lease, schedule
 from lmsdata.worker.config import WorkerConfig
 from lmsdata.worker.jobs import build_jobs
 from lmsdata.worker.runner import Worker
-from tests.push_fixtures import Lab, running_lab, transient_failures, writes_per_grade
+from tests.push_fixtures import Lab, transient_failures, writes_per_grade
 
 OPERATOR = Principal("ana@partner.example", Role.OPERATOR)
 VIEWER = Principal("lee@partner.example", Role.VIEWER)
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def job_row(lab: Lab, job_id: int) -> dict:  # type: ignore[type-arg]

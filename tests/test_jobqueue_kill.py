@@ -14,19 +14,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from lmsdata import jobqueue
 from lmsdata.pushes import RetryOptions
 from lmsdata.worker.jobs import run_queued_jobs
-from tests.push_fixtures import CLIENT_ID, CLIENT_SECRET, Lab, running_lab, transient_failures, writes_per_grade
+from tests.push_fixtures import CLIENT_ID, CLIENT_SECRET, Lab, transient_failures, writes_per_grade
 from tests.test_jobqueue import OPERATOR, job_items, job_row
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 @contextlib.contextmanager

@@ -3,23 +3,14 @@ is produced by the sandbox itself and classified with its owner and next step.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from lmsdata.db import connect
 from lmsdata.pushes import Category, PushRefused, list_pushes
 from lmsdata.pushes.log import assignment_row, attempts
-from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
+from tests.push_fixtures import ASSIGNMENT, Lab
 
 GRADE = {"grade_points": 17, "state": "returned", "grade_comment": "Good"}
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def _listed(lab: Lab, push_id: int) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,9 @@ from lmsdata.errors import CleverError
 from lmsdata.pushes import Category, retry_pushes
 from lmsdata.pushes.importer import import_jsonl
 from lmsdata.pushes.resolve import ResolveError, resolve_unknown
-from tests.push_fixtures import ASSIGNMENT, CLIENT_ID, CLIENT_SECRET, Lab, running_lab
+from tests.push_fixtures import ASSIGNMENT, CLIENT_ID, CLIENT_SECRET, Lab
 
 GRADE = {"grade_points": 15, "state": "returned"}
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def _by_id(report) -> dict:  # type: ignore[no-untyped-def]

@@ -12,11 +12,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
-
-import pytest
 
 from lmsdata.db import connect
 from lmsdata.pushes import RetryOptions, retry_pushes
@@ -29,12 +26,6 @@ from tests.push_fixtures import (
     transient_failures,
     writes_per_grade,
 )
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def test_two_overlapping_runs_never_send_the_same_push_twice(lab: Lab) -> None:

@@ -3,7 +3,6 @@ one that keeps failing is handed to a person after the last backoff step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,16 +14,10 @@ from lmsdata.pushes import SendPolicy
 from lmsdata.pushes.retry import RetryOptions, retry_pushes
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.worker.autoretry import run_auto_retries
-from tests.push_fixtures import Lab, running_lab
+from tests.push_fixtures import Lab
 
 BACKOFF = (300.0, 1800.0)
 NO_INNER_RETRIES = RetryOptions(policy=SendPolicy(auto_retries=0))
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def _row(lab: Lab, push_id: int) -> dict:  # type: ignore[type-arg]

@@ -3,24 +3,14 @@ second), saying what changed since the previous one: new alerts, districts whose
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from lmsdata.db import connect
 from lmsdata.worker.config import Channel, WorkerConfig
 from lmsdata.worker.jobs import build_jobs, sync_and_evaluate
 from lmsdata.worker.notify import deliver
-from tests.push_fixtures import Lab, running_lab
+from tests.push_fixtures import Lab
 from tests.test_worker_alerts import Receiver, receiver  # noqa: F401  (the loopback webhook fixture)
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def test_one_digest_a_day_with_what_changed_since_the_last(

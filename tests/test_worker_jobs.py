@@ -4,24 +4,14 @@ a refused token opens an alert that resolves when the district reconnects."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from lmsdata.db import connect
 from lmsdata.worker.config import Channel, WorkerConfig
 from lmsdata.worker.jobs import sync_and_evaluate
-from tests.push_fixtures import Lab, running_lab
+from tests.push_fixtures import Lab
 
 CHANNEL = Channel("json://127.0.0.1:9/alerts", frozenset({"lms_state_regression"}))
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def _alerts(lab: Lab) -> list[dict]:  # type: ignore[type-arg]

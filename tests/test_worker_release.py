@@ -3,23 +3,12 @@ student and a sync shows it, and the release says why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from lmsdata.db import connect
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.worker.release import release_fixed
-from tests.push_fixtures import Lab, running_lab
+from tests.push_fixtures import Lab
 
 AT = "2026-12-01T12:00:00Z"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def test_a_push_blocked_on_an_unmatched_student_is_released_after_a_sync_sees_the_match(lab: Lab) -> None:

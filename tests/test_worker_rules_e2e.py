@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from lmsdata.pushes.taxonomy import Category
 from lmsdata.worker.config import AlertThresholds, Channel, WorkerConfig
 from lmsdata.worker.jobs import sync_and_evaluate
 from lmsdata.worker.notify import deliver
-from tests.push_fixtures import Lab, running_lab
+from tests.push_fixtures import Lab
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -159,12 +158,6 @@ CASES = [
     Case("term_not_ready", term_setup, term_break, term_fix, f"sections not synced in the LMS {TERM_DAYS} days "
          "after the term started", start=term_start),
 ]
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ failure-cluster alert, and sending the pushes resolves it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from lmsdata.db import connect
 from lmsdata.health import Thresholds
@@ -17,15 +13,9 @@ from lmsdata.pushes import SendPolicy
 from lmsdata.pushes.retry import RetryOptions, retry_pushes
 from lmsdata.worker.config import AlertThresholds, Channel, WorkerConfig
 from lmsdata.worker.jobs import evaluate_rules, sync_and_evaluate
-from tests.push_fixtures import ASSIGNMENT, Lab, running_lab
+from tests.push_fixtures import ASSIGNMENT, Lab
 
 RULES = ("matched_dropped", "unmatched_growing")
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    with running_lab(tmp_path) as lab:
-        yield lab
 
 
 def _alerts(lab: Lab) -> list[tuple[str, str]]:
