@@ -59,11 +59,11 @@ def advance(db: sqlite_utils.Database, item: RetryItem, backoff_s: Sequence[floa
 
     A push skipped only because an interrupted run's write may still land at Clever keeps its step: the
     wait is the settle time, not a failed attempt, so a killed worker does not use up the schedule."""
-    row = db.execute("SELECT attempts FROM auto_retries WHERE push_id = ?", [item.push_id]).fetchone()
     if item.recheck_at is not None:
         db.execute("UPDATE auto_retries SET next_at = ?, note = ?, updated_at = ? WHERE push_id = ?",
                    [item.recheck_at, item.reason[:500], iso(now), item.push_id])
         return "waiting"
+    row = db.execute("SELECT attempts FROM auto_retries WHERE push_id = ?", [item.push_id]).fetchone()
     attempts = int(row[0]) + 1 if row else 1
     if item.outcome == "sent":
         state, next_at, note = "sent", None, f"sent by automatic attempt {attempts}"
