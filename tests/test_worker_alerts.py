@@ -44,7 +44,7 @@ def test_an_alert_reaches_a_receiver_that_fails_first_exactly_once_per_event(
         reconcile(db, found, rules=RULES, now=NOW + timedelta(minutes=2), renotify_hours=6, channels=channels)
         assert deliver(db, channels, NOW + timedelta(minutes=2)) == 1
         assert deliver(db, channels, NOW + timedelta(minutes=3)) == 0
-        assert [m["title"] for m in state.accepted] == ["Alert: lms_state_regression (d1)"]
+        assert [m["title"] for m in state.received] == ["Alert: lms_state_regression (d1)"]
 
         reconcile(db, found, rules=RULES, now=NOW + timedelta(hours=6, minutes=1), renotify_hours=6, channels=channels)
         deliver(db, channels, NOW + timedelta(hours=6, minutes=1))
@@ -52,7 +52,7 @@ def test_an_alert_reaches_a_receiver_that_fails_first_exactly_once_per_event(
         deliver(db, channels, NOW + timedelta(hours=7))
         alert = next(db.query("SELECT state, resolution, notifications FROM alerts"))
         outbox = db.execute("SELECT channel, body FROM outbox").fetchall()
-    assert [m["title"] for m in state.accepted] == [
+    assert [m["title"] for m in state.received] == [
         "Alert: lms_state_regression (d1)", "Still open: lms_state_regression (d1)",
         "Resolved: lms_state_regression (d1)"]
     assert alert["state"] == "resolved" and alert["resolution"].startswith("resolved by itself")
@@ -81,7 +81,7 @@ def test_a_send_interrupted_after_apprise_returned_is_not_sent_again(
         assert deliver(db, channels, NOW + timedelta(minutes=1)) == 0  # still claimed: nobody sends it
         assert deliver(db, channels, NOW + INTERRUPTED_AFTER + timedelta(minutes=1)) == 0
         row = next(db.query("SELECT state, last_error, attempts FROM outbox"))
-    assert len(state.accepted) == 1
+    assert len(state.received) == 1
     assert (row["state"], row["last_error"], row["attempts"]) == ("unknown", INTERRUPTED, 1)
 
 
@@ -100,7 +100,7 @@ def test_an_at_least_once_channel_gets_an_interrupted_send_again(
         with pytest.raises(Killed):
             deliver(db, channels, NOW, send=die_before_sending)
         assert deliver(db, channels, NOW + INTERRUPTED_AFTER + timedelta(minutes=1)) == 1
-    assert [m["title"] for m in state.accepted] == ["Alert: failed_pushes (d1)"]
+    assert [m["title"] for m in state.received] == ["Alert: failed_pushes (d1)"]
 
 
 def test_two_deliverers_at_once_send_a_row_once(db_path: Path, receiver: tuple[Receiver, str]) -> None:
@@ -118,7 +118,7 @@ def test_two_deliverers_at_once_send_a_row_once(db_path: Path, receiver: tuple[R
         reconcile(db, {("failed_pushes", "d1"): "3 failed"}, rules=["failed_pushes"], now=NOW, renotify_hours=6,
                   channels=channels)
         assert deliver(db, channels, NOW, send=send_while_another_delivers) == 1
-    assert inner == [0] and len(state.accepted) == 1
+    assert inner == [0] and len(state.received) == 1
 
 
 def test_an_smtp_sink_as_an_apprise_mailto_channel_gets_each_notification_once(db_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_a_real_kill_9_inside_the_send_window_delivers_once(db_path: Path, recei
         for minutes in (1, 11, 30):  # the next deliveries, before and after the claim counts as interrupted
             deliver(db, channels, NOW + timedelta(minutes=minutes))
         row = next(db.query("SELECT state FROM outbox"))
-    assert len(state.accepted) == 1 and row["state"] == "unknown"
+    assert len(state.received) == 1 and row["state"] == "unknown"
 
 
 @pytest.mark.parametrize(("url", "shown"), [

@@ -26,7 +26,7 @@ def test_one_digest_a_day_with_what_changed_since_the_last(
     assert "already queued" in digest.step()  # the worker restarted and ran it again: still one
     with connect(lab.db_path) as db:
         deliver(db, config.channels, clock[0])
-    assert len(state.accepted) == 1 and "Nothing else changed" in state.accepted[0]["message"]
+    assert len(state.received) == 1 and "Nothing else changed" in state.received[0]["message"]
 
     canvas = lab.district("success", "canvas")
     lab.sandbox.set_lms_state(canvas, "error")
@@ -42,7 +42,7 @@ def test_one_digest_a_day_with_what_changed_since_the_last(
         deliver(db, config.channels, clock[0])
         keys = [r[0] for r in db.execute("SELECT event_key FROM outbox WHERE event_key LIKE 'digest:%'")]
     assert keys == [f"digest:{start.date()}", f"digest:{clock[0].date()}"]
-    [_first, second] = state.accepted
+    [_first, second] = state.received
     body = second["message"]
     assert second["title"].startswith(f"Daily digest {clock[0].date()}: {opened} new alerts")
     assert f"lms_state_regression ({canvas})" in body and f"({canvas}): lms_state success -> error" in body

@@ -57,7 +57,7 @@ def _heal_once_alerted(lab: Lab, district_id: str) -> None:
 
 
 def _titles(receiver: Receiver) -> Counter[str]:
-    return Counter(str(message["title"]) for message in receiver.accepted)
+    return Counter(str(message["title"]) for message in receiver.received)
 
 
 def test_a_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:

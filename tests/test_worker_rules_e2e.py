@@ -181,11 +181,11 @@ def test_each_rule_opens_notifies_once_renotifies_and_resolves_through_the_sandb
     def cycle(after: timedelta = timedelta(minutes=15)) -> list[str]:
         """One worker sync and one delivery; the titles this district's alert sent to the receiver."""
         clock[0] += after
-        seen = len(receiver.accepted)
+        seen = len(receiver.received)
         sync_and_evaluate(lab.settings, config, lambda: clock[0], full=False)
         with connect(lab.db_path) as db:
             deliver(db, config.channels, clock[0])
-        return [m["title"] for m in receiver.accepted[seen:] if m["title"].endswith(f"({district})")]
+        return [m["title"] for m in receiver.received[seen:] if m["title"].endswith(f"({district})")]
 
     def alerts() -> list[dict[str, Any]]:
         with connect(lab.db_path) as db:
@@ -197,7 +197,7 @@ def test_each_rule_opens_notifies_once_renotifies_and_resolves_through_the_sandb
     assert cycle() == [f"Alert: {subject}"]
     [opened] = alerts()
     assert opened["state"] == "open" and case.opened in opened["detail"]
-    [message] = [m for m in receiver.accepted if m["title"] == f"Alert: {subject}"]
+    [message] = [m for m in receiver.received if m["title"] == f"Alert: {subject}"]
     assert case.opened in message["message"]
     assert cycle() == []  # still so, within renotify_hours: nothing new
 

@@ -46,7 +46,7 @@ def test_a_silent_worker_is_reported_once_by_the_watch_and_resolved_when_it_star
     assert "running" in watch(db_path, config, START + timedelta(minutes=59))
     assert "not been heard from for 61 min" in watch(db_path, config, START + timedelta(minutes=61))
     watch(db_path, config, START + timedelta(minutes=90))  # still silent: no second notification
-    assert [m["title"] for m in state.accepted] == ["Alert: worker_silent (worker)"]
+    assert [m["title"] for m in state.received] == ["Alert: worker_silent (worker)"]
 
     clock[0] = START + timedelta(hours=2)
     _worker(db_path, clock, config, "h:2:b").start()
@@ -54,7 +54,7 @@ def test_a_silent_worker_is_reported_once_by_the_watch_and_resolved_when_it_star
         deliver(db, config.channels, clock[0])
         [alert] = list_alerts(db, rule="worker_silent")
     assert alert["state"] == "resolved" and alert["notifications"] == 1
-    assert [m["title"] for m in state.accepted][1:] == ["Resolved: worker_silent (worker)"]
+    assert [m["title"] for m in state.received][1:] == ["Resolved: worker_silent (worker)"]
 
 
 def test_a_worker_starting_after_an_unwatched_gap_says_so_and_a_short_restart_says_nothing(
@@ -73,7 +73,7 @@ def test_a_worker_starting_after_an_unwatched_gap_says_so_and_a_short_restart_sa
         alerts = list_alerts(db, rule="worker_silent")
     assert [a["state"] for a in alerts] == ["resolved"]
     assert "not been heard from for 270 min" in alerts[0]["detail"] and "started again" in alerts[0]["detail"]
-    assert [m["title"] for m in state.accepted] == ["Alert: worker_silent (worker)",
+    assert [m["title"] for m in state.received] == ["Alert: worker_silent (worker)",
                                                    "Resolved: worker_silent (worker)"]
 
 
