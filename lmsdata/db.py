@@ -767,13 +767,26 @@ def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -
         )
     if not migration_set.pending(db):
         return
+    with write_transaction(db):
+        migration_set.apply(db)
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error: the write lock is taken up front, so two
+    writers never both read, then write on what the other changed meanwhile."""
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        migration_set.apply(db)
+        yield
     except BaseException:
         db.conn.rollback()
         raise
     db.conn.commit()
+
+
+def within_transaction(db: sqlite_utils.Database) -> contextlib.AbstractContextManager[None]:
+    """Join the caller's open transaction, or open a write transaction of its own."""
+    return contextlib.nullcontext() if db.conn.in_transaction else write_transaction(db)
 
 
 @contextlib.contextmanager

@@ -33,11 +33,9 @@ from lmsdata import audit, inputs, queries
 from lmsdata.access import Actor, Permission
 from lmsdata.config import Settings
 from lmsdata.csvsafe import write_rows
-from lmsdata.db import bump_data_version, connect
-from lmsdata.invitations import SENDING_GRACE, InvitationError, _transaction, validate_email
-from lmsdata.invitations import _one_line as one_line  # the invitation mail's plain-text helpers
-from lmsdata.invitations import _wrap as wrap
-from lmsdata.mail import Mailer, MailError
+from lmsdata.db import bump_data_version, connect, within_transaction, write_transaction
+from lmsdata.invitations import SENDING_GRACE, InvitationError, validate_email
+from lmsdata.mail import Mailer, MailError, one_line, wrap
 from lmsdata.pushes.log import iso
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.wording import lms_name, plural
@@ -305,7 +303,7 @@ def create(
     who = audit.authorize(db_path, actor, Permission.CASEWORK, action="fix-request", target=district_id,
                           params=params)
     with _refusals(db_path, who, "fix-request", district_id, params), connect(db_path) as db:
-        with _transaction(db):
+        with write_transaction(db):
             district = queries.district(db, district_id)
             if district is None:
                 raise FixRequestError(f"No district with id {district_id!r} in the cache; check the id or run a sync.")
@@ -331,7 +329,7 @@ def create(
         params.update(request_id=request_id, items=len(items), via=mailer.display)
         error = _send(lambda: compose(district, items, request_id=request_id, email=address, message=text,
                                       mail_from=mail_from), mailer)
-        with _transaction(db):
+        with write_transaction(db):
             db.execute("UPDATE fix_requests SET state = ?, sent_at = ?, error = ? WHERE id = ?",
                        ["failed" if error else "open", None if error else iso(now or _now()), error, request_id])
             _record(db, who, "fix-request", district_id, "failed" if error else "ok", params, error)
@@ -368,7 +366,7 @@ def remind(
         error = _send(lambda: compose(district, items, request_id=request_id, email=request["email"],
                                       message=text, mail_from=mail_from, reminder=True,
                                       total=request["items"]), mailer)
-        with _transaction(db):
+        with write_transaction(db):
             if error is None:
                 db.execute("UPDATE fix_requests SET reminders = reminders + 1, last_reminded_at = ? WHERE id = ?",
                            [iso(now or _now()), request_id])
@@ -383,7 +381,7 @@ def close(db_path: str | Path, request_id: int, *, actor: Actor, now: datetime |
     who = audit.authorize(db_path, actor, Permission.CASEWORK, action="fix-request-close", target=target,
                           params=params)
     with _refusals(db_path, who, "fix-request-close", target, params), connect(db_path) as db:
-        with _transaction(db):
+        with write_transaction(db):
             request = _existing(db, request_id)
             if request["state"] not in ("open", "failed"):
                 raise FixRequestError(f"Fix request #{request_id} is {request['state']}; there is nothing to close.")
@@ -424,7 +422,7 @@ def refresh(
     counts = {"fixed": 0, "gone": 0, "closed": 0, "failed": 0}
     if not resolved and not stuck:
         return counts
-    with contextlib.nullcontext() if db.conn.in_transaction else _transaction(db):
+    with within_transaction(db):
         changed: dict[int, tuple[str, Counter[str]]] = {}
         for item_id, request_id, did, status in resolved:
             if db.execute("UPDATE fix_request_items SET resolved_at = ?, resolution = ? WHERE id = ? "
@@ -558,7 +556,7 @@ def _refusals(db_path: str | Path, actor: str, action: str, target: str | None,
     try:
         yield
     except FixRequestError as exc:
-        with connect(db_path) as db, _transaction(db):
+        with connect(db_path) as db, write_transaction(db):
             _record(db, actor, action, target, "refused", params, str(exc))
         raise
 

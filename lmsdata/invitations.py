@@ -13,10 +13,8 @@ lack of it is audited before anything is read or sent.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
@@ -28,9 +26,9 @@ import sqlite_utils
 from lmsdata import audit, inputs
 from lmsdata.access import Actor, Permission
 from lmsdata.config import Settings
-from lmsdata.db import bump_data_version, connect
+from lmsdata.db import bump_data_version, connect, within_transaction, write_transaction
 from lmsdata.health import state_since
-from lmsdata.mail import Mailer, MailError
+from lmsdata.mail import Mailer, MailError, one_line, wrap
 from lmsdata.wording import possessive
 
 STATES = ("sending", "sent", "failed", "accepted", "expired", "cancelled")
@@ -113,8 +111,8 @@ def compose(
     write_to = f" or write to {sender_address}" if sender_address else ""
     # Greet the Clever contact by name only when the invitation goes to the contact's own address.
     to_contact = email.strip().lower() == (district.get("contact_email") or "").strip().lower()
-    contact = _one_line(district.get("contact_name")) if to_contact else ""
-    name = _one_line(district.get("name")) or district["id"]
+    contact = one_line(district.get("contact_name")) if to_contact else ""
+    name = one_line(district.get("name")) or district["id"]
     paragraphs = [
         f"Hello {contact.split()[0]}," if contact else "Hello,",
         *([message.strip()] if message and message.strip() else []),
@@ -142,9 +140,9 @@ def compose(
     ]
     body = "\n\n".join(
         [
-            *(_wrap(p) for p in paragraphs),
-            "\n".join(_wrap(step, f"{n}. ") for n, step in enumerate(steps, 1)),
-            *(_wrap(p) for p in closing),
+            *(wrap(p) for p in paragraphs),
+            "\n".join(wrap(step, f"{n}. ") for n, step in enumerate(steps, 1)),
+            *(wrap(p) for p in closing),
         ]
     )
     msg = EmailMessage()
@@ -154,20 +152,6 @@ def compose(
     msg["Reply-To"] = mail_from
     msg.set_content(body + "\n")
     return msg
-
-
-def _one_line(text: str | None) -> str:
-    """Names from Clever go into headers: no line breaks, no stray spaces."""
-    return " ".join((text or "").split())
-
-
-def _wrap(text: str, bullet: str = "") -> str:
-    """Plain-text mail reads best at 72 columns; keep the writer's own line breaks."""
-    indent = " " * len(bullet)
-    lines = text.splitlines() or [""]
-    first = textwrap.fill(lines[0], 72, initial_indent=bullet, subsequent_indent=indent, break_on_hyphens=False)
-    rest = [textwrap.fill(line, 72, initial_indent=indent, subsequent_indent=indent) for line in lines[1:]]
-    return "\n".join([first, *rest])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +254,7 @@ def refresh_states(db: sqlite_utils.Database, now: datetime | None = None) -> di
     counts = dict.fromkeys(("accepted", "expired", "failed"), 0)
     if not any(rows for *_, rows in candidates):
         return counts
-    with contextlib.nullcontext() if db.conn.in_transaction else _transaction(db):
+    with within_transaction(db):
         for new_state, old_state, assignments, args, rows in candidates:
             for row in rows:
                 # `AND state = ?` makes a concurrent refresh that got there first a no-op here.
@@ -390,7 +374,7 @@ class _Action:
                 self.db.conn.rollback()
             if isinstance(exc, InvitationError):
                 self.params = {k: v for k, v in self.params.items() if v is not None}
-                with _transaction(self.db):
+                with write_transaction(self.db):
                     self.record("refused", str(exc))
         finally:
             self._connection.__exit__(kind, exc, tb)
@@ -518,19 +502,6 @@ def _record_automatic(db: sqlite_utils.Database, action: str, row: dict[str, Any
 def _invitation(db: sqlite_utils.Database, invitation_id: int) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM invitations WHERE id = ?", [invitation_id]))
     return rows[0] if rows else None
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.conn.rollback()
-        raise
-    else:
-        db.conn.commit()
 
 
 def _iso(at: datetime | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import textwrap
 import threading
 from dataclasses import dataclass, field
 from email import policy
@@ -24,6 +25,20 @@ from lmsdata.redact import redact, register_secret
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def one_line(text: str | None) -> str:
+    """Names from Clever go into headers: no line breaks, no stray spaces."""
+    return " ".join((text or "").split())
+
+
+def wrap(text: str, bullet: str = "") -> str:
+    """Plain-text mail reads best at 72 columns; keep the writer's own line breaks."""
+    indent = " " * len(bullet)
+    lines = text.splitlines() or [""]
+    first = textwrap.fill(lines[0], 72, initial_indent=bullet, subsequent_indent=indent, break_on_hyphens=False)
+    rest = [textwrap.fill(line, 72, initial_indent=indent, subsequent_indent=indent) for line in lines[1:]]
+    return "\n".join([first, *rest])
 
 
 class MailError(RuntimeError):

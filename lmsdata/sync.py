@@ -26,7 +26,7 @@ import sqlite_utils
 from lmsdata import audit, fixrequests, invitations, models, terms
 from lmsdata.access import Actor, Permission
 from lmsdata.client import CleverClient, DistrictClient
-from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow
+from lmsdata.db import bump_data_version, connect, usable_cache_path, utcnow, write_transaction
 from lmsdata.errors import BadRequest, CleverError, NotFound
 from lmsdata.gradebook.identity import refresh_suspects
 from lmsdata.models import Event
@@ -226,14 +226,8 @@ def _writing(db: sqlite_utils.Database) -> Iterator[None]:
     A deferred transaction that reads first and writes later fails at once with "database is
     locked" when another district committed in between; an immediate one waits its turn.
     """
-    with _WRITE_TURN:
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.conn.commit()
+    with _WRITE_TURN, write_transaction(db):
+        yield
 
 
 class _Progress:

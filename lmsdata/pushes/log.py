@@ -7,12 +7,11 @@ the push's new state) happen in one transaction so a crash never leaves them out
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from lmsdata import inputs
-from lmsdata.db import bump_data_version, utcnow
+from lmsdata.db import bump_data_version, utcnow, write_transaction
 from lmsdata.pushes.taxonomy import Category
 from lmsdata.redact import redact
 
@@ -39,18 +38,6 @@ def parse_time(value: str) -> datetime:
     """Read an ISO-8601 timestamp; a naive one is taken as UTC."""
     moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE: take the write lock up front so two runs never both read-then-claim."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    db.conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
